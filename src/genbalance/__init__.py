@@ -1,0 +1,3 @@
+"""genbalance: generative models that fix class imbalance."""
+
+__version__ = "0.1.0"

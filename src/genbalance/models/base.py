@@ -1,0 +1,158 @@
+"""The one interface every generative family implements.
+
+A model lives entirely in *encoded* space: it sees float tensors ``x`` of shape
+``(n, data_dim)`` and integer class labels ``y`` in ``[0, n_classes)``. It never sees a
+DataFrame (the encoder does that) and never runs its own epoch loop (the trainer does that).
+
+A family provides:
+- ``build()`` to create its ``nn.Module`` parts (listed by ``parts()``),
+- ``train_step(x, y, ctx)`` for one optimisation step on one batch, using ``ctx.update`` so
+  that the trainer's stabilisers (clipping, health checks) apply to every family alike,
+- ``generate(y, generator)`` to draw samples in encoded space for the given labels,
+- JSON config + named tensors for saving (``get_config`` / ``state_tensors``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from genbalance.training.trainer import StepContext
+
+Activation = Literal["tanh", "sigmoid", "softmax", "linear"]
+
+
+@dataclass(frozen=True)
+class OutputSpan:
+    """A contiguous slice of the encoded vector and the activation that produces it.
+
+    ``softmax`` spans are one-hot groups (categories, GMM modes); ``tanh`` spans are scalars in
+    [-1, 1]; ``sigmoid`` spans are in [0, 1] (pixels, indicators); ``linear`` is unbounded.
+    """
+
+    size: int
+    activation: Activation
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def default_spans(data_dim: int, activation: Activation = "linear") -> list[OutputSpan]:
+    """One span per column: used when the caller gives raw numeric tensors with no encoder."""
+    return [OutputSpan(1, activation) for _ in range(data_dim)]
+
+
+class GenerativeModel(ABC):
+    """Base class of every generative family (GAN, VAE, autoregressive, RBM, diffusion)."""
+
+    family: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        data_dim: int,
+        n_classes: int,
+        spans: list[OutputSpan] | None = None,
+        **hyper: Any,
+    ) -> None:
+        if data_dim < 1:
+            raise ValueError(f"data_dim must be >= 1, got {data_dim}")
+        if n_classes < 1:
+            raise ValueError(f"n_classes must be >= 1, got {n_classes}")
+        self.data_dim = int(data_dim)
+        self.n_classes = int(n_classes)
+        self.spans = list(spans) if spans is not None else default_spans(data_dim)
+        if sum(s.size for s in self.spans) != self.data_dim:
+            raise ValueError(
+                f"spans cover {sum(s.size for s in self.spans)} columns but data_dim={data_dim}"
+            )
+        self.hyper = self.validate_hyper(hyper)
+        self.device = torch.device("cpu")
+        self.build()
+
+    # ----------------------------------------------------------------- to implement
+    @classmethod
+    def validate_hyper(cls, hyper: dict[str, Any]) -> dict[str, Any]:
+        """Fill defaults and reject unknown or invalid hyper-parameters (clear errors)."""
+        return dict(hyper)
+
+    @abstractmethod
+    def build(self) -> None:
+        """Create the networks and optimisers."""
+
+    @abstractmethod
+    def parts(self) -> dict[str, nn.Module]:
+        """Named modules whose weights make up the model (saved, moved, put in train/eval)."""
+
+    @abstractmethod
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Named optimisers (the trainer lowers their learning rate after a NaN rollback)."""
+
+    @abstractmethod
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, ctx: StepContext) -> dict[str, float]:
+        """One optimisation step on a batch; returns scalar metrics (losses, D(x), ...)."""
+
+    @abstractmethod
+    def generate(
+        self, y: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Samples in encoded space, one per label in ``y`` (no gradients)."""
+
+    # ----------------------------------------------------------------- shared behaviour
+    def sampling_parts(self) -> dict[str, nn.Module]:
+        """Modules used by ``generate``; EMA (if on) keeps a shadow of these."""
+        return self.parts()
+
+    def to(self, device: torch.device | str) -> GenerativeModel:
+        self.device = torch.device(device)
+        for module in self.parts().values():
+            module.to(self.device)
+        for opt in self.optimizers().values():
+            for state in opt.state.values():
+                for key, value in state.items():
+                    if isinstance(value, torch.Tensor):
+                        state[key] = value.to(self.device)
+        return self
+
+    def train(self, mode: bool = True) -> None:
+        for module in self.parts().values():
+            module.train(mode)
+
+    def get_config(self) -> dict[str, Any]:
+        """Everything needed to rebuild the (untrained) model, as plain JSON."""
+        return {
+            "family": self.family,
+            "data_dim": self.data_dim,
+            "n_classes": self.n_classes,
+            "spans": [s.to_json() for s in self.spans],
+            "hyper": self.hyper,
+        }
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Flat name -> tensor map of every part's weights and buffers (for safetensors)."""
+        out: dict[str, torch.Tensor] = {}
+        for name, module in self.parts().items():
+            for key, value in module.state_dict().items():
+                out[f"{name}.{key}"] = value.detach().cpu().contiguous()
+        return out
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        for name, module in self.parts().items():
+            prefix = f"{name}."
+            sub = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            missing = set(module.state_dict()) - set(sub)
+            if missing:
+                raise ValueError(f"model file lacks weights for {name}: {sorted(missing)[:5]}")
+            module.load_state_dict(sub, strict=True)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> GenerativeModel:
+        spans = [OutputSpan(int(s["size"]), s["activation"]) for s in config["spans"]]
+        return cls(config["data_dim"], config["n_classes"], spans, **config.get("hyper", {}))
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for m in self.parts().values() for p in m.parameters())
