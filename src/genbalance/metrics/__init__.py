@@ -10,14 +10,18 @@ from genbalance.metrics.fidelity import (
     ks_complement,
     tv_complement,
 )
+from genbalance.metrics.utility import default_classifiers, rebalancing_gain, tstr
 
 __all__ = [
     "column_pair_trends",
     "column_shapes",
     "contingency_similarity",
     "correlation_similarity",
+    "default_classifiers",
     "detection_score",
     "fidelity_report",
     "ks_complement",
+    "rebalancing_gain",
+    "tstr",
     "tv_complement",
 ]
