@@ -10,6 +10,13 @@ from genbalance.metrics.fidelity import (
     ks_complement,
     tv_complement,
 )
+from genbalance.metrics.privacy import (
+    dcr,
+    exact_copies,
+    membership_inference,
+    privacy_report,
+    remove_exact_copies,
+)
 from genbalance.metrics.utility import default_classifiers, rebalancing_gain, tstr
 
 __all__ = [
@@ -17,11 +24,16 @@ __all__ = [
     "column_shapes",
     "contingency_similarity",
     "correlation_similarity",
+    "dcr",
     "default_classifiers",
     "detection_score",
+    "exact_copies",
     "fidelity_report",
     "ks_complement",
+    "membership_inference",
+    "privacy_report",
     "rebalancing_gain",
+    "remove_exact_copies",
     "tstr",
     "tv_complement",
 ]
