@@ -189,7 +189,21 @@ def test_column_shapes_picks_metric_by_kind_and_reports_mean() -> None:
     assert shapes.attrs["score"] == pytest.approx(shapes["score"].mean())
     declared = column_shapes(real, synth, categorical_features=["count"])
     assert declared.set_index("column").loc["count", "metric"] == "TVComplement"
+    by_position = column_shapes(real, synth, categorical_features=[3])
+    pd.testing.assert_frame_equal(by_position, declared)
     assert column_shapes(real, real)["score"].tolist() == [1.0, 1.0, 1.0, 1.0]
+
+
+def test_datetime_columns_are_compared_as_numbers() -> None:
+    days = pd.Series(pd.date_range("2024-01-01", periods=10, freq="D"))
+    real = pd.DataFrame({"when": days, "n": np.arange(10.0)})
+    later = real.assign(when=days + pd.Timedelta(days=5), n=np.arange(10.0) + 5.0)
+    shapes = column_shapes(real, later).set_index("column")
+    assert shapes.loc["when", "metric"] == "KSComplement"
+    assert shapes.loc["when", "score"] == pytest.approx(0.5)
+    assert shapes.loc["when", "score"] == pytest.approx(shapes.loc["n", "score"])
+    pairs = column_pair_trends(real, later)
+    assert pairs["score"].iloc[0] == pytest.approx(1.0)
 
 
 def test_column_pair_trends_kinds_and_pair_cap() -> None:

@@ -6,8 +6,8 @@ computed by privacy would silently look at different data. This module is that s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -16,10 +16,14 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, RobustScaler, StandardScaler
 
+from genbalance.schema import resolve_categorical
+
 #: Stands in for a missing categorical value, so that "missing" is one category of its own.
 MISSING_TOKEN = "__genbalance_missing__"
 
 ScalerName = Literal["minmax", "robust", "standard"]
+#: What ``categorical_features`` accepts: None/"auto", names, positions or a boolean mask.
+CategoricalSpec = Any
 
 
 def check_same_columns(real: pd.DataFrame, synthetic: pd.DataFrame) -> None:
@@ -36,38 +40,33 @@ def check_same_columns(real: pd.DataFrame, synthetic: pd.DataFrame) -> None:
         )
 
 
-def is_categorical_dtype(series: pd.Series) -> bool:
-    """Auto rule: anything that is not a (non-boolean) number or a datetime is categorical."""
-    if pd.api.types.is_bool_dtype(series.dtype):
-        return True
-    if pd.api.types.is_numeric_dtype(series.dtype):
-        return False
-    return not pd.api.types.is_datetime64_any_dtype(series.dtype)
+def _is_time(series: pd.Series) -> bool:
+    return pd.api.types.is_datetime64_any_dtype(series.dtype) or pd.api.types.is_timedelta64_dtype(
+        series.dtype
+    )
 
 
 def split_columns(
-    frame: pd.DataFrame, categorical_features: Iterable[str] | None = None
-) -> tuple[list[str], list[str]]:
+    frame: pd.DataFrame, categorical_features: CategoricalSpec = None
+) -> tuple[list[Any], list[Any]]:
     """Return ``(numeric, categorical)`` column names, in frame order.
 
-    Non-numeric dtypes (object, string, category and boolean) are always categorical; numbers
-    and datetimes are numeric unless named in ``categorical_features``, which is how
-    integer-coded categories are declared. ``None`` means the automatic rule alone.
+    The rule is the library's one rule, :func:`genbalance.schema.resolve_categorical`: text,
+    ``category`` and boolean columns are always categorical; numeric columns become
+    categorical only when named (or given by position / boolean mask) in
+    ``categorical_features``. ``None`` or ``"auto"`` means the automatic rule alone. Metrics
+    also accept datetime and timedelta columns, which count as numeric (unless listed).
     """
-    chosen: set[object] = set()
-    if categorical_features is not None:
-        if isinstance(categorical_features, str):  # one name, not its characters
-            categorical_features = [categorical_features]
-        chosen = set(categorical_features)
-        unknown = sorted(str(c) for c in chosen if c not in frame.columns)
-        if unknown:
-            raise ValueError(
-                f"categorical_features names columns not in the data: {unknown}; "
-                f"available columns: {list(frame.columns)}."
-            )
-    categorical = [c for c in frame.columns if c in chosen or is_categorical_dtype(frame[c])]
-    cat_set = set(categorical)
-    numeric = [c for c in frame.columns if c not in cat_set]
+    probe = frame
+    time_cols = [c for c in frame.columns if _is_time(frame[c])]
+    if time_cols:  # the schema refuses datetimes; metrics can compare them as numbers
+        probe = frame.copy(deep=False)
+        for col in time_cols:
+            probe[col] = as_numbers(frame[col])
+    mask = resolve_categorical(probe, categorical_features)
+    columns = list(frame.columns)
+    numeric = [c for c, is_cat in zip(columns, mask, strict=True) if not is_cat]
+    categorical = [c for c, is_cat in zip(columns, mask, strict=True) if is_cat]
     return numeric, categorical
 
 
@@ -149,7 +148,7 @@ def make_encoder(
 def encode_pair(
     fit_on: pd.DataFrame,
     others: Sequence[pd.DataFrame],
-    categorical_features: Iterable[str] | None = None,
+    categorical_features: CategoricalSpec = None,
     scaler: ScalerName = "minmax",
 ) -> list[np.ndarray]:
     """Fit the encoder on ``fit_on`` and return encoded ``[fit_on, *others]`` as float arrays."""

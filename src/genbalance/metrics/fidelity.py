@@ -8,7 +8,7 @@ higher is better, except the detection AUC where 0.5 is ideal.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -21,6 +21,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 
 from genbalance.metrics._columns import (
+    CategoricalSpec,
     as_category_strings,
     as_numbers,
     check_same_columns,
@@ -79,7 +80,7 @@ def tv_complement(
 def column_shapes(
     real: pd.DataFrame,
     synthetic: pd.DataFrame,
-    categorical_features: Iterable[str] | None = None,
+    categorical_features: CategoricalSpec = None,
 ) -> pd.DataFrame:
     """Per-column score: KSComplement for numeric columns, TVComplement for categorical ones.
 
@@ -230,7 +231,7 @@ def _sample_pairs(
 def column_pair_trends(
     real: pd.DataFrame,
     synthetic: pd.DataFrame,
-    categorical_features: Iterable[str] | None = None,
+    categorical_features: CategoricalSpec = None,
     n_bins: int = 10,
     max_pairs: int | None = 200,
     random_state: int | None = 0,
@@ -288,7 +289,7 @@ def _detection_classifiers(random_state: int | None) -> dict[str, Any]:
 def detection_score(
     real: pd.DataFrame,
     synthetic: pd.DataFrame,
-    categorical_features: Iterable[str] | None = None,
+    categorical_features: CategoricalSpec = None,
     random_state: int | None = 0,
     n_splits: int = 3,
     max_rows: int | None = 10_000,
@@ -346,7 +347,7 @@ def fidelity_report(
     synthetic: pd.DataFrame,
     real_y: Any = None,
     synth_y: Any = None,
-    categorical_features: Iterable[str] | None = None,
+    categorical_features: CategoricalSpec = None,
     n_bins: int = 10,
     max_pairs: int | None = 200,
     detection: bool = True,

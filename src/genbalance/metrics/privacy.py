@@ -8,7 +8,6 @@ the others and every category mismatch costs the same.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -17,6 +16,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.neighbors import NearestNeighbors
 
 from genbalance.metrics._columns import (
+    CategoricalSpec,
     check_same_columns,
     encode_pair,
     normalise_frame,
@@ -61,7 +61,7 @@ def dcr(
     real_train: pd.DataFrame,
     synth: pd.DataFrame,
     holdout: pd.DataFrame | None = None,
-    categorical_features: Iterable[str] | None = None,
+    categorical_features: CategoricalSpec = None,
     random_state: int | None = 0,
     batch_size: int = 4096,
 ) -> dict[str, float]:
@@ -121,7 +121,7 @@ def membership_inference(
     real_train: pd.DataFrame,
     real_holdout: pd.DataFrame,
     synth: pd.DataFrame,
-    categorical_features: Iterable[str] | None = None,
+    categorical_features: CategoricalSpec = None,
     batch_size: int = 4096,
 ) -> dict[str, float]:
     """A distance attack: "a row is a training member if a synthetic row lies close to it".
@@ -175,7 +175,7 @@ def _row_hashes(
 def _copy_mask(
     real_train: pd.DataFrame,
     synth: pd.DataFrame,
-    categorical_features: Iterable[str] | None,
+    categorical_features: CategoricalSpec,
     decimals: int | None,
 ) -> np.ndarray:
     check_same_columns(real_train, synth)
@@ -188,7 +188,7 @@ def _copy_mask(
 def exact_copies(
     real_train: pd.DataFrame,
     synth: pd.DataFrame,
-    categorical_features: Iterable[str] | None = None,
+    categorical_features: CategoricalSpec = None,
     decimals: int | None = None,
 ) -> int:
     """Number of synthetic rows equal, in every column, to some training row.
@@ -204,7 +204,7 @@ def remove_exact_copies(
     real_train: pd.DataFrame,
     synth: pd.DataFrame,
     synth_y: Any = None,
-    categorical_features: Iterable[str] | None = None,
+    categorical_features: CategoricalSpec = None,
     decimals: int | None = None,
 ) -> pd.DataFrame | tuple[pd.DataFrame, Any]:
     """Drop synthetic rows that copy a training row (see :func:`exact_copies`).
@@ -227,7 +227,7 @@ def privacy_report(
     real_train: pd.DataFrame,
     synth: pd.DataFrame,
     real_holdout: pd.DataFrame | None = None,
-    categorical_features: Iterable[str] | None = None,
+    categorical_features: CategoricalSpec = None,
     random_state: int | None = 0,
     batch_size: int = 4096,
 ) -> dict[str, float]:

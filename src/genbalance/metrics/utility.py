@@ -8,7 +8,7 @@ classifier on real test data, compared with the real training data alone?
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier
 
 from genbalance.metrics._columns import (
+    CategoricalSpec,
     check_same_columns,
     make_encoder,
     normalise_frame,
@@ -94,7 +95,7 @@ def _roc_auc(y_true: np.ndarray, proba: np.ndarray, labels: np.ndarray) -> float
 
 
 def _prepare(
-    frames: list[pd.DataFrame], categorical_features: Iterable[str] | None
+    frames: list[pd.DataFrame], categorical_features: CategoricalSpec
 ) -> tuple[list[pd.DataFrame], list[str], list[str]]:
     first = frames[0]
     for other in frames[1:]:
@@ -110,7 +111,7 @@ def tstr(
     real_X: pd.DataFrame,
     real_y: Any,
     classifiers: Mapping[str, Any] | None = None,
-    categorical_features: Iterable[str] | None = None,
+    categorical_features: CategoricalSpec = None,
     random_state: int | None = 0,
 ) -> pd.DataFrame:
     """Train on synthetic, test on real.
@@ -169,7 +170,7 @@ def rebalancing_gain(
     X_test: pd.DataFrame,
     y_test: Any,
     classifiers: Mapping[str, Any] | None = None,
-    categorical_features: Iterable[str] | None = None,
+    categorical_features: CategoricalSpec = None,
     minority_class: Any = None,
     aug_includes_train: bool = False,
     random_state: int | None = 0,
