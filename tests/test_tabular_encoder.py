@@ -202,6 +202,11 @@ def test_high_cardinality_is_grouped_and_bounded():
     # "other" rows are drawn from the grouped categories only
     assert not out["city"][~kept].isin(top).any()
     assert out["city"][~kept].nunique() > 100
+    # same seed, same draws, also after a JSON round trip
+    again = TabularEncoder.from_json(json.loads(json.dumps(enc.to_json())))
+    pd.testing.assert_frame_equal(
+        again.inverse_transform(Z, random_state=1), enc.inverse_transform(Z, random_state=1)
+    )
 
 
 # --------------------------------------------------------------------------- bad input

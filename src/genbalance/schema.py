@@ -308,7 +308,10 @@ def check_finite(X: pd.DataFrame) -> None:
 def validate_frame(X: pd.DataFrame, what: str = "X") -> None:
     """Checks every table must pass: a DataFrame, non-empty, unique column names, finite."""
     if not isinstance(X, pd.DataFrame):
-        raise TypeError(f"{what} must be a pandas DataFrame here; got {type(X).__name__}")
+        raise TypeError(
+            f"{what} must be a pandas DataFrame here; got {type(X).__name__} "
+            "(genbalance.schema.as_frame converts arrays and lists)"
+        )
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"{what} is empty (shape {X.shape}); need at least one row and one column")
     dup = X.columns[X.columns.duplicated()].unique().tolist()
