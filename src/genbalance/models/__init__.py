@@ -30,9 +30,41 @@ def get(name: str) -> type[GenerativeModel]:
     return getattr(importlib.import_module(module_name), class_name)
 
 
+def save(model: GenerativeModel, path, extra: dict | None = None, overwrite: bool = True):
+    """Write a trained model to one safetensors file (weights) with JSON config in its header."""
+    from genbalance.io import save_bundle
+
+    meta = {"kind": "model", "model": model.get_config(), "extra": extra or {}}
+    return save_bundle(path, meta, model.state_tensors(), overwrite=overwrite)
+
+
+def load(path) -> tuple[GenerativeModel, dict]:
+    """Read a model written by :func:`save`; returns the model and its ``extra`` metadata."""
+    from genbalance.io import ModelFileError, load_bundle
+
+    meta, tensors = load_bundle(path)
+    if meta.get("kind") not in ("model", "synthesizer"):
+        raise ModelFileError(f"{path}: holds a {meta.get('kind')!r}, not a model")
+    return from_state(meta["model"], tensors, str(path)), meta.get("extra", {})
+
+
+def from_state(config: dict, tensors: dict, source: str = "model") -> GenerativeModel:
+    """Rebuild a model from its JSON config and weights (shared by every file loader)."""
+    from genbalance.io import ModelFileError
+
+    try:
+        model = get(config["family"]).from_config(config)
+        model.load_state_tensors({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+                                 if any(k.startswith("model.") for k in tensors) else tensors)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"{source}: model configuration or weights do not fit ({exc})") from None
+    model.train(False)
+    return model
+
+
 def register(name: str, target: str) -> None:
     """Register a third-party family as ``"package.module:Class"``."""
     _FAMILIES[name.lower()] = target
 
 
-__all__ = ["GenerativeModel", "OutputSpan", "available", "get", "register"]
+__all__ = ["GenerativeModel", "OutputSpan", "available", "from_state", "get", "load", "register", "save"]

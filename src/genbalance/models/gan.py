@@ -1,0 +1,219 @@
+"""Class-conditional GAN: the generator maps (noise, class) to a row, the discriminator
+judges (row, class) pairs. Losses, architecture presets and stabilisers are hyper-parameters.
+
+Architecture presets:
+- ``mlp-classic``: G z -> 128 -> 128 -> 1024 -> out, D in -> 1024 -> 128 -> 1, each hidden
+  layer Dense + BatchNorm + LeakyReLU(0.2) (the classic MLP GAN);
+- ``mlp-residual``: CTGAN-style residual generator and a dropout discriminator, for tables.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from torch import nn
+
+from genbalance.models.base import GenerativeModel
+from genbalance.models.losses import (
+    GAN_LOSSES,
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
+    r1_penalty,
+)
+from genbalance.models.nets import (
+    DenseBlock,
+    MinibatchStd,
+    ResidualBlock,
+    SpanActivation,
+    linear,
+    one_hot,
+    pack,
+)
+from genbalance.training.stabilizers import instance_noise_std
+
+ARCHITECTURES = ("mlp-classic", "mlp-residual")
+PENALTIES = ("none", "wgan", "r1")
+
+DEFAULTS: dict[str, Any] = {
+    "architecture": "mlp-residual",
+    "loss": "nonsaturating",
+    "z_dim": 64,
+    "g_hidden": None,  # None = the architecture's own widths
+    "d_hidden": None,
+    "d_norm": None,  # None = the architecture's own (batch for classic, none for residual)
+    "dropout": 0.0,
+    "lr_g": 2e-4,
+    "lr_d": 2e-4,  # TTUR: give D a larger rate than G (Heusel et al., 2017)
+    "betas": (0.5, 0.999),
+    "weight_decay": 1e-6,
+    "n_critic": 1,
+    "penalty": "none",
+    "penalty_weight": 10.0,
+    "spectral_norm": False,
+    "pac": 1,
+    "minibatch_std": False,
+    "instance_noise": 0.0,
+    "label_smoothing": 0.0,
+    "gumbel_tau": 0.2,
+}
+
+
+class Generator(nn.Module):
+    def __init__(self, z_dim: int, n_classes: int, hidden: list[int], out: SpanActivation,
+                 residual: bool, norm: str) -> None:
+        super().__init__()
+        self.n_classes = n_classes
+        layers: list[nn.Module] = []
+        width = z_dim + n_classes
+        for h in hidden:
+            if residual:
+                layers.append(ResidualBlock(width, h, norm))
+                width += h
+            else:
+                layers.append(DenseBlock(width, h, norm))
+                width = h
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(width, out.dim)
+        self.out = out
+
+    def forward(self, z, y, tau=None, generator=None):
+        raw = self.head(self.body(torch.cat([z, one_hot(y, self.n_classes)], dim=1)))
+        return self.out(raw, tau=tau, generator=generator)
+
+
+class Discriminator(nn.Module):
+    def __init__(self, data_dim: int, n_classes: int, hidden: list[int], norm: str, dropout: float,
+                 spectral: bool, pac: int, minibatch_std: bool) -> None:
+        super().__init__()
+        self.n_classes, self.pac = n_classes, pac
+        width = (data_dim + n_classes) * pac
+        layers: list[nn.Module] = []
+        for i, h in enumerate(hidden):
+            if minibatch_std and i == len(hidden) - 1:
+                layers.append(MinibatchStd())
+                width += 1
+            layers.append(DenseBlock(width, h, norm, 0.2, dropout, spectral))
+            width = h
+        self.body = nn.Sequential(*layers)
+        self.head = linear(width, 1, spectral)
+
+    def forward(self, x, y):
+        h = pack(torch.cat([x, one_hot(y, self.n_classes)], dim=1), self.pac)
+        return self.head(self.body(h)).squeeze(1)
+
+
+class GAN(GenerativeModel):
+    family = "gan"
+
+    @classmethod
+    def validate_hyper(cls, hyper: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(hyper) - set(DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown GAN settings {sorted(unknown)}; accepted: {sorted(DEFAULTS)}")
+        h = {**DEFAULTS, **hyper}
+        for key, allowed in (("architecture", ARCHITECTURES), ("loss", GAN_LOSSES), ("penalty", PENALTIES)):
+            if h[key] not in allowed:
+                raise ValueError(f"{key}={h[key]!r} is not one of {', '.join(allowed)}")
+        for key in ("z_dim", "n_critic", "pac"):
+            if int(h[key]) < 1:
+                raise ValueError(f"{key} must be >= 1, got {h[key]}")
+        if h["loss"] == "wgan-gp" and h["penalty"] == "none":
+            h["penalty"] = "wgan"
+        classic = h["architecture"] == "mlp-classic"
+        if h["d_norm"] is None:
+            h["d_norm"] = "batch" if classic else "none"
+        if h["penalty"] != "none" and h["d_norm"] == "batch":
+            # a gradient penalty needs per-sample gradients; BatchNorm mixes samples
+            warnings.warn("gradient penalty with BatchNorm in D: switching D to LayerNorm",
+                          UserWarning, stacklevel=3)
+            h["d_norm"] = "layer"
+        if h["g_hidden"] is None:
+            h["g_hidden"] = [128, 128, 1024] if classic else [256, 256]
+        if h["d_hidden"] is None:
+            h["d_hidden"] = [1024, 128] if classic else [256, 256]
+        h["betas"] = list(h["betas"])
+        h["g_hidden"], h["d_hidden"] = list(h["g_hidden"]), list(h["d_hidden"])
+        return h
+
+    def build(self) -> None:
+        h = self.hyper
+        classic = h["architecture"] == "mlp-classic"
+        self.G = Generator(h["z_dim"], self.n_classes, h["g_hidden"], SpanActivation(self.spans),
+                           residual=not classic, norm="batch")
+        self.D = Discriminator(self.data_dim, self.n_classes, h["d_hidden"], h["d_norm"],
+                               h["dropout"] if not classic else 0.0, h["spectral_norm"], h["pac"],
+                               h["minibatch_std"])
+        betas = tuple(h["betas"])
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=h["lr_g"], betas=betas,
+                                      weight_decay=h["weight_decay"])
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=h["lr_d"], betas=betas,
+                                      weight_decay=h["weight_decay"])
+
+    def parts(self) -> dict[str, nn.Module]:
+        return {"G": self.G, "D": self.D}
+
+    def sampling_parts(self) -> dict[str, nn.Module]:
+        return {"G": self.G}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"G": self.opt_g, "D": self.opt_d}
+
+    def _noise(self, n: int, generator) -> torch.Tensor:
+        return torch.randn(n, self.hyper["z_dim"], generator=generator).to(self.device)
+
+    def _with_noise(self, x: torch.Tensor, std: float, generator) -> torch.Tensor:
+        if std <= 0:
+            return x
+        return x + std * torch.randn(x.shape, generator=generator).to(x.device)
+
+    def train_step(self, x, y, ctx) -> dict[str, float]:
+        h, gen = self.hyper, ctx.generator
+        tau = h["gumbel_tau"]
+        noise = instance_noise_std(h["instance_noise"], ctx.progress)
+        pac = h["pac"]
+        for i in range(h["n_critic"]):
+            if i > 0:
+                x, y = ctx.next_batch()
+            n = (x.shape[0] // pac) * pac
+            if n == 0:
+                raise ValueError(f"batch of {x.shape[0]} rows is smaller than pac={pac}")
+            x, y = x[:n], y[:n]
+            weight = None if ctx.sample_weight is None else ctx.sample_weight[:n]
+            if weight is not None and pac > 1:
+                weight = weight.reshape(-1, pac).mean(1)
+            with torch.no_grad():
+                fake = self.G(self._noise(n, gen), y, tau=tau, generator=gen)
+            real_in = self._with_noise(x, noise, gen)
+            fake_in = self._with_noise(fake, noise, gen)
+            d_real, d_fake = self.D(real_in, y), self.D(fake_in, y)
+            loss_d = discriminator_loss(h["loss"], d_real, d_fake, h["label_smoothing"], weight)
+            if h["penalty"] == "wgan":
+                loss_d = loss_d + h["penalty_weight"] * gradient_penalty(
+                    self.D, real_in, fake_in, y, generator=gen)
+            elif h["penalty"] == "r1":
+                loss_d = loss_d + 0.5 * h["penalty_weight"] * r1_penalty(self.D, real_in, y)
+            ctx.update("D", loss_d)
+        fake = self.G(self._noise(n, gen), y, tau=tau, generator=gen)
+        loss_g = generator_loss(h["loss"], self.D(self._with_noise(fake, noise, gen), y))
+        ctx.update("G", loss_g)
+        return {
+            "loss_d": float(loss_d),
+            "loss_g": float(loss_g),
+            "d_real": float(d_real.mean()),
+            "d_fake": float(d_fake.mean()),
+        }
+
+    @torch.no_grad()
+    def generate(self, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        was_training = self.G.training
+        self.G.eval()
+        y = y.to(self.device)
+        # Gumbel noise at sampling time draws categories from the generator's softmax
+        # instead of always taking its argmax, which would shrink category diversity
+        noise = self._noise(y.shape[0], generator)
+        out = self.G(noise, y, tau=self.hyper["gumbel_tau"], generator=generator)
+        self.G.train(was_training)
+        return out

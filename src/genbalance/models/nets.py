@@ -1,0 +1,151 @@
+"""Network building blocks shared by the families: MLPs, residual blocks, output heads.
+
+Everything here is vectorised over columns: the output head applies every span's activation
+with a handful of tensor ops, never a Python loop over columns inside a training step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+from genbalance.models.base import OutputSpan
+
+NORMS = ("batch", "layer", "none")
+
+
+def linear(n_in: int, n_out: int, spectral: bool = False) -> nn.Module:
+    layer = nn.Linear(n_in, n_out)
+    return _spectral_norm(layer) if spectral else layer
+
+
+def norm_layer(kind: str, width: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm1d(width)
+    if kind == "layer":
+        return nn.LayerNorm(width)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown norm {kind!r}; accepted: {', '.join(NORMS)}")
+
+
+class DenseBlock(nn.Sequential):
+    """Dense + norm + LeakyReLU (+ dropout): the hidden layer of the classic GAN."""
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        norm: str = "batch",
+        slope: float = 0.2,
+        dropout: float = 0.0,
+        spectral: bool = False,
+    ) -> None:
+        layers: list[nn.Module] = [linear(n_in, n_out, spectral), norm_layer(norm, n_out)]
+        layers.append(nn.LeakyReLU(slope))
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        super().__init__(*layers)
+
+
+class ResidualBlock(nn.Module):
+    """Dense + norm + ReLU whose output is concatenated to its input (widens the features)."""
+
+    def __init__(self, n_in: int, n_out: int, norm: str = "batch") -> None:
+        super().__init__()
+        self.fc = nn.Linear(n_in, n_out)
+        self.norm = norm_layer(norm, n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([F.relu(self.norm(self.fc(x))), x], dim=1)
+
+
+class MinibatchStd(nn.Module):
+    """Appends the batch's mean feature standard deviation as one extra feature.
+
+    A collapsed generator produces batches with tiny spread; the discriminator can see that
+    and punish it (Karras et al., 2018).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        std = x.std(dim=0, unbiased=False).mean() if x.shape[0] > 1 else x.new_zeros(())
+        return torch.cat([x, std.expand(x.shape[0], 1)], dim=1)
+
+
+class SpanActivation(nn.Module):
+    """Applies each output span's activation to raw network outputs, vectorised.
+
+    Softmax spans of different widths are scattered into one padded (batch, groups, width)
+    tensor, normalised in one call and gathered back. In training, softmax spans may use the
+    Gumbel-softmax relaxation (``tau``) so that one-hot outputs stay differentiable.
+    """
+
+    def __init__(self, spans: Sequence[OutputSpan]) -> None:
+        super().__init__()
+        sizes = [s.size for s in spans]
+        acts = [s.activation for s in spans]
+        starts = torch.tensor([0, *sizes[:-1]]).cumsum(0)
+        dim = sum(sizes)
+        kinds = torch.zeros(dim, dtype=torch.long)  # 0 linear, 1 tanh, 2 sigmoid, 3 softmax
+        code = {"linear": 0, "tanh": 1, "sigmoid": 2, "softmax": 3}
+        groups = [(int(st), sz) for st, sz, a in zip(starts, sizes, acts) if a == "softmax"]
+        for st, sz, a in zip(starts.tolist(), sizes, acts):
+            kinds[st : st + sz] = code[a]
+        width = max((sz for _, sz in groups), default=1)
+        # gather index: (groups, width) positions into the flat vector; padding -> index `dim`
+        index = torch.full((len(groups), width), dim, dtype=torch.long)
+        for g, (st, sz) in enumerate(groups):
+            index[g, :sz] = torch.arange(st, st + sz)
+        self.register_buffer("kinds", kinds, persistent=False)
+        self.register_buffer("index", index, persistent=False)
+        self.dim = dim
+
+    @property
+    def has_softmax(self) -> bool:
+        return self.index.numel() > 0
+
+    def segment_logits(self, raw: torch.Tensor) -> torch.Tensor:
+        """(batch, groups, width) logits of the softmax spans, padding filled with -inf."""
+        padded = torch.cat([raw, raw.new_full((raw.shape[0], 1), float("-inf"))], dim=1)
+        return padded[:, self.index]
+
+    def scatter_back(self, out: torch.Tensor, grouped: torch.Tensor) -> torch.Tensor:
+        flat = out.new_zeros(out.shape[0], self.dim + 1)
+        flat = flat.index_copy(1, self.index.reshape(-1), grouped.reshape(out.shape[0], -1))
+        mask = self.kinds == 3
+        return torch.where(mask, flat[:, : self.dim], out)
+
+    def forward(
+        self,
+        raw: torch.Tensor,
+        tau: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        k = self.kinds
+        out = torch.where(k == 1, torch.tanh(raw), raw)
+        out = torch.where(k == 2, torch.sigmoid(raw), out)
+        if self.has_softmax:
+            logits = self.segment_logits(raw)
+            if tau is not None:
+                u = torch.rand(logits.shape, generator=generator, device=raw.device)
+                gumbel = -torch.log(-torch.log(u.clamp_min(1e-10)).clamp_min(1e-10))
+                logits = (logits + gumbel) / tau
+            probs = torch.softmax(logits, dim=-1).nan_to_num(0.0)
+            out = self.scatter_back(out, probs)
+        return out
+
+
+def pack(x: torch.Tensor, pac: int) -> torch.Tensor:
+    """PacGAN: the discriminator judges ``pac`` samples at once (Lin et al., 2018)."""
+    if pac == 1:
+        return x
+    n = (x.shape[0] // pac) * pac
+    return x[:n].reshape(n // pac, pac * x.shape[1])
+
+
+def one_hot(y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    return F.one_hot(y.long(), n_classes).float()
