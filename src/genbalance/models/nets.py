@@ -132,7 +132,7 @@ class SpanActivation(nn.Module):
             logits = self.segment_logits(raw)
             if tau is not None:
                 u = torch.rand(logits.shape, generator=generator, device=raw.device)
-                gumbel = -torch.log(-torch.log(u.clamp_min(1e-10)).clamp_min(1e-10))
+                gumbel = -torch.log((-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10))
                 logits = (logits + gumbel) / tau
             probs = torch.softmax(logits, dim=-1).nan_to_num(0.0)
             out = self.scatter_back(out, probs)

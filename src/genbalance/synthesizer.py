@@ -1,0 +1,261 @@
+"""Synthesizer: a tabular encoder plus a trained class-conditional generative model.
+
+``Synthesizer(model="gan").fit(X, y).sample(100, y="fraud")`` gives rows in the user's raw
+space. It is the seam between data (encoder, schema) and networks (models, trainer): the
+oversamplers only ask it for rows, and it never decides how many rows a class needs.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from genbalance import models
+from genbalance.encoders.tabular import TabularEncoder
+from genbalance.io import ModelFileError, load_bundle, save_bundle
+from genbalance.schema import _py, as_frame
+from genbalance.training.stabilizers import get_recipe
+from genbalance.training.trainer import History, Trainer, TrainerConfig
+
+FILE_KIND = "synthesizer"
+
+# trainer settings a user may pass through ``trainer_options``
+_TRAINER_KEYS = set(TrainerConfig.__dataclass_fields__)
+
+
+def auto_steps(n_rows: int) -> int:
+    """Optimiser steps for a table of ``n_rows`` rows when ``epochs='auto'``.
+
+    Small tables need a floor of steps to learn anything; large ones need far fewer passes.
+    Tuned on the development subset of the benchmark (see docs/benchmark.md).
+    """
+    return int(np.clip(600 + 0.3 * n_rows, 800, 4000))
+
+
+def auto_batch_size(n_rows: int) -> int:
+    return int(np.clip(2 ** round(math.log2(max(n_rows, 1) / 4)), 64, 512))
+
+
+class Synthesizer:
+    """Fit a class-conditional generative model on a table; sample rows of chosen classes.
+
+    Parameters
+    ----------
+    model : registered family name ("gan", "vae", ...; see ``genbalance.models.available()``).
+    preset : stabiliser recipe for GANs ("stable", "wgan-gp", "hinge-sn", "pac-wgan", "plain").
+    epochs : passes over the data, or "auto" (a step budget by table size).
+    categorical_features : "auto", names, indices or a boolean mask.
+    time_budget : seconds; training stops cleanly when spent.
+    random_state : seed for encoder, training and sampling.
+    model_options, trainer_options, encoder_options : passed to the family, the
+        :class:`TrainerConfig` and the :class:`TabularEncoder`.
+    """
+
+    def __init__(
+        self,
+        model: str = "gan",
+        *,
+        preset: str | None = None,
+        epochs: int | str = "auto",
+        batch_size: int | str = "auto",
+        categorical_features: Any = "auto",
+        time_budget: float | None = None,
+        device: str = "auto",
+        progress: bool = False,
+        random_state: int | None = None,
+        model_options: dict[str, Any] | None = None,
+        trainer_options: dict[str, Any] | None = None,
+        encoder_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.model = model
+        self.preset = preset
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.categorical_features = categorical_features
+        self.time_budget = time_budget
+        self.device = device
+        self.progress = progress
+        self.random_state = random_state
+        self.model_options = dict(model_options or {})
+        self.trainer_options = dict(trainer_options or {})
+        self.encoder_options = dict(encoder_options or {})
+
+    # ------------------------------------------------------------------ fitting
+    def _trainer_config(self, n_rows: int, recipe_trainer: dict[str, Any]) -> TrainerConfig:
+        unknown = set(self.trainer_options) - _TRAINER_KEYS
+        if unknown:
+            raise ValueError(f"unknown trainer_options {sorted(unknown)}; accepted: {sorted(_TRAINER_KEYS)}")
+        batch = auto_batch_size(n_rows) if self.batch_size == "auto" else int(self.batch_size)
+        if self.epochs == "auto":
+            epochs, max_steps = 0, auto_steps(n_rows)
+        elif isinstance(self.epochs, (int, np.integer)) and not isinstance(self.epochs, bool) and self.epochs >= 0:
+            epochs, max_steps = int(self.epochs), None
+        else:
+            raise ValueError(f"epochs must be a non-negative integer or 'auto', got {self.epochs!r}")
+        options = {
+            "epochs": epochs, "max_steps": max_steps, "batch_size": batch,
+            "time_budget": self.time_budget, "device": self.device, "progress": self.progress,
+            "random_state": self.random_state, **recipe_trainer, **self.trainer_options,
+        }
+        return TrainerConfig(**options)
+
+    def fit(self, X: Any, y: Any = None) -> Synthesizer:
+        """Learn the table ``X`` (DataFrame or 2-D array), conditional on labels ``y``."""
+        frame, origin = as_frame(X)
+        if y is None:
+            labels = np.zeros(len(frame), dtype=np.int64)
+        else:
+            labels = np.asarray(y.to_numpy() if isinstance(y, (pd.Series, pd.Index)) else y)
+            if labels.shape != (len(frame),):
+                raise ValueError(f"y must have one label per row of X: X has {len(frame)} rows, y has shape {labels.shape}")
+            if pd.isna(labels).any():
+                raise ValueError("y contains missing labels (NaN/None)")
+        if len(frame) < 2:
+            raise ValueError(f"need at least 2 rows to fit a synthesizer, got {len(frame)}")
+        self.classes_, codes = np.unique(labels, return_inverse=True)
+        self.class_counts_ = np.bincount(codes, minlength=len(self.classes_))
+        self.origin_ = origin
+        self.encoder_ = TabularEncoder(
+            categorical_features=self.categorical_features,
+            random_state=self.random_state,
+            **self.encoder_options,
+        ).fit(frame)
+        Z = torch.from_numpy(self.encoder_.transform(frame))
+        recipe_gan: dict[str, Any] = {}
+        recipe_trainer: dict[str, Any] = {}
+        family = models.get(self.model)
+        if self.preset is not None:
+            if family.family != "gan":
+                raise ValueError(f"preset={self.preset!r} applies to the 'gan' family only, not {self.model!r}")
+            recipe = get_recipe(self.preset)
+            recipe_gan, recipe_trainer = dict(recipe.gan), dict(recipe.trainer)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.random_state if self.random_state is not None else 0)
+            self.model_ = family(
+                self.encoder_.output_dim, len(self.classes_), self.encoder_.spans,
+                **{**recipe_gan, **self.model_options},
+            )
+        config = self._trainer_config(len(frame), recipe_trainer)
+        self.history_: History = Trainer(config).fit(self.model_, Z, torch.from_numpy(codes))
+        return self
+
+    # ------------------------------------------------------------------ sampling
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise RuntimeError("this Synthesizer is not fitted yet; call fit(X, y) first")
+
+    def label_codes(self, y: Any, n: int | None = None) -> np.ndarray:
+        """Map user labels to class indices; a scalar label is repeated ``n`` times."""
+        self._check_fitted()
+        values = np.asarray(y, dtype=object)
+        if values.ndim == 0:
+            values = np.repeat(values, n if n is not None else 1)
+        lookup = {_py(c): i for i, c in enumerate(self.classes_)}
+        codes = np.empty(len(values), dtype=np.int64)
+        for i, v in enumerate(pd.unique(values)):
+            key = _py(v)
+            if key not in lookup:
+                raise ValueError(
+                    f"unknown class {key!r}; this synthesizer knows {[_py(c) for c in self.classes_]}"
+                )
+            codes[values == v] = lookup[key]
+        return codes
+
+    def sample_encoded(self, codes: np.ndarray, random_state: int | None = None) -> np.ndarray:
+        """Encoded rows for class indices ``codes`` (batched, no gradients)."""
+        self._check_fitted()
+        gen = torch.Generator().manual_seed(
+            random_state if random_state is not None else (self.random_state or 0)
+        )
+        out = []
+        codes_t = torch.as_tensor(codes, dtype=torch.long)
+        for chunk in torch.split(codes_t, 65_536):
+            out.append(self.model_.generate(chunk, gen).cpu())
+        if not out:
+            return np.zeros((0, self.encoder_.output_dim), dtype=np.float32)
+        return torch.cat(out).numpy()
+
+    def sample(self, n: int | None = None, y: Any = None, random_state: int | None = None) -> pd.DataFrame:
+        """``n`` rows in raw space. ``y``: one label, an array of labels (one per row), a dict
+        ``{label: count}``, or None (classes drawn in their training proportions)."""
+        self._check_fitted()
+        if isinstance(y, dict):
+            codes = np.concatenate([self.label_codes(k, int(v)) for k, v in y.items()] or [np.zeros(0, int)])
+        elif y is None:
+            if n is None or n < 0:
+                raise ValueError(f"n must be a non-negative integer, got {n!r}")
+            rng = np.random.default_rng(random_state if random_state is not None else self.random_state)
+            codes = rng.choice(len(self.classes_), size=int(n), p=self.class_counts_ / self.class_counts_.sum())
+        else:
+            codes = self.label_codes(y, n)
+            if n is not None and np.ndim(y) > 0 and len(codes) != n:
+                raise ValueError(f"n={n} but {len(codes)} labels were given")
+        Z = self.sample_encoded(codes, random_state)
+        seed = random_state if random_state is not None else self.random_state
+        return self.encoder_.inverse_transform(Z, random_state=seed)
+
+    def sample_labels(self, codes: np.ndarray) -> np.ndarray:
+        return self.classes_[codes]
+
+    # ------------------------------------------------------------------ files
+    def save(self, path, overwrite: bool = False):
+        """One safetensors file: weights + JSON (encoder, classes, history, settings)."""
+        self._check_fitted()
+        meta = {
+            "kind": FILE_KIND,
+            "model": self.model_.get_config(),
+            "encoder": self.encoder_.to_json(),
+            "classes": [_py(c) for c in self.classes_],
+            "class_counts": self.class_counts_.tolist(),
+            "history": _jsonable_history(self.history_),
+            "settings": {"model": self.model, "preset": self.preset,
+                         "random_state": self.random_state},
+        }
+        tensors = {f"model.{k}": v for k, v in self.model_.state_tensors().items()}
+        return save_bundle(path, meta, tensors, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path) -> Synthesizer:
+        meta, tensors = load_bundle(path)
+        if meta.get("kind") != FILE_KIND:
+            raise ModelFileError(f"{path}: holds a {meta.get('kind')!r}, not a synthesizer")
+        settings = meta.get("settings", {})
+        self = cls(model=settings.get("model", "gan"), preset=settings.get("preset"),
+                   random_state=settings.get("random_state"))
+        try:
+            self.encoder_ = TabularEncoder.from_json(meta["encoder"])
+            self.classes_ = np.asarray(meta["classes"], dtype=object)
+            if all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in self.classes_):
+                self.classes_ = self.classes_.astype(np.int64)
+            self.class_counts_ = np.asarray(meta["class_counts"], dtype=np.int64)
+            self.history_ = History.from_json(meta["history"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: malformed synthesizer metadata ({exc})") from None
+        self.model_ = models.from_state(meta["model"], tensors, str(path))
+        return self
+
+
+def _jsonable_history(history: History) -> dict[str, Any]:
+    """History without non-finite floats (JSON has no NaN)."""
+    data = history.to_json()
+    data["steps"] = [
+        {k: (v if isinstance(v, (int, float)) and math.isfinite(v) else None) for k, v in s.items()}
+        for s in data["steps"]
+    ]
+    return data
+
+
+def warn_small_classes(counts: dict[Any, int], minimum: int = 10) -> None:
+    small = {k: v for k, v in counts.items() if v < minimum}
+    if small:
+        warnings.warn(
+            f"classes with fewer than {minimum} rows: {small}; generated rows for them are "
+            "low quality (the model has little to learn from)",
+            UserWarning,
+            stacklevel=3,
+        )
