@@ -13,6 +13,11 @@ from genbalance.models.base import GenerativeModel, OutputSpan
 _FAMILIES: dict[str, str] = {
     "gan": "genbalance.models.gan:GAN",
     "vae": "genbalance.models.vae:VAE",
+    "made": "genbalance.models.autoregressive:MADE",
+    "rbm": "genbalance.models.rbm:RBM",
+    "diffusion": "genbalance.models.diffusion:TabDDPM",
+    "dcgan": "genbalance.models.conv_gan:ConvGAN",
+    "conv-vae": "genbalance.models.conv_vae:ConvVAE",
 }
 
 

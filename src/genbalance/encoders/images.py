@@ -1,0 +1,202 @@
+"""Reversible map between image arrays and the flat pixel tensors generative models work on.
+
+Accepted image arrays (the "convention" of the caller is remembered and restored on decode):
+
+- shape ``(N, H, W)`` (grayscale) or ``(N, H, W, C)`` with ``C`` in {1, 3} (channels last);
+- dtype ``uint8`` with values 0..255, or a float dtype with values in [0, 1].
+
+Encoded, an image is ``C*H*W`` floats in [0, 1] in channels-first order (what convolutional
+models reshape to ``(C, H, W)``), described by sigmoid :class:`OutputSpan` s: one span covering
+every pixel (default) or one span per pixel.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from genbalance.models.base import OutputSpan
+
+__all__ = ["ImageEncoder", "check_images", "to_float_images", "to_uint8_images"]
+
+_FORMAT = "genbalance.ImageEncoder"
+_VERSION = 1
+ACCEPTED = (
+    "accepted: arrays of shape (N, H, W) or (N, H, W, C) with C in {1, 3}, dtype uint8 "
+    "(0..255) or float (0..1)"
+)
+
+
+def check_images(X: Any, name: str = "X") -> np.ndarray:
+    """Validate an image array and return it as a numpy array (unchanged values).
+
+    Errors say what was wrong (shape, channel count, dtype, value range, NaN) and what is
+    accepted, naming the first offending image.
+    """
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu().numpy()
+    X = np.asarray(X)
+    if X.dtype == object:
+        raise TypeError(f"{name} has dtype object (a ragged list of images?); {ACCEPTED}")
+    if X.ndim not in (3, 4):
+        raise ValueError(f"{name} has shape {X.shape} ({X.ndim} dimensions); {ACCEPTED}. "
+                         "Flat rows of pixels can be reshaped with X.reshape(N, H, W).")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} holds no images (shape {X.shape})")
+    if X.ndim == 4 and X.shape[3] not in (1, 3):
+        hint = (" (channels first? use X.transpose(0, 2, 3, 1))"
+                if X.shape[1] in (1, 3) else "")
+        raise ValueError(f"{name} has {X.shape[3]} channels in shape {X.shape}{hint}; {ACCEPTED}")
+    if X.shape[1] < 1 or X.shape[2] < 1:
+        raise ValueError(f"{name} has empty images, shape {X.shape}")
+    if X.dtype == np.uint8:
+        return X
+    if X.dtype == bool or np.issubdtype(X.dtype, np.integer):
+        raise TypeError(f"{name} has dtype {X.dtype}; {ACCEPTED}. Convert integer pixels with "
+                        "X.astype(np.uint8) (if they are 0..255) or X / X.max() for floats.")
+    if not np.issubdtype(X.dtype, np.floating):
+        raise TypeError(f"{name} has dtype {X.dtype}; {ACCEPTED}")
+    flat = X.reshape(X.shape[0], -1)
+    bad = ~np.isfinite(flat).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{name} image {int(np.argmax(bad))} contains NaN or inf")
+    out = (flat < 0).any(axis=1) | (flat > 1).any(axis=1)
+    if out.any():
+        i = int(np.argmax(out))
+        raise ValueError(
+            f"{name} is float but image {i} has values in [{flat[i].min():g}, {flat[i].max():g}]; "
+            f"float images must lie in [0, 1] (uint8 images in 0..255). "
+            "Divide by 255 (or your maximum) first."
+        )
+    return X
+
+
+def to_float_images(X: Any, name: str = "X") -> np.ndarray:
+    """Validated images as float32 in [0, 1], always 4-D ``(N, H, W, C)``."""
+    X = check_images(X, name)
+    out = X.astype(np.float32) / 255.0 if X.dtype == np.uint8 else X.astype(np.float32)
+    return out[..., None] if out.ndim == 3 else out
+
+
+def to_uint8_images(X: Any, name: str = "X") -> np.ndarray:
+    """Validated images as uint8 0..255, shape kept."""
+    X = check_images(X, name)
+    if X.dtype == np.uint8:
+        return X
+    return np.clip(np.rint(X * 255.0), 0, 255).astype(np.uint8)
+
+
+class ImageEncoder:
+    """Images <-> flat ``(N, C*H*W)`` float tensors in [0, 1] (channels first).
+
+    ``per_pixel_spans=False`` (default) describes the pixels as one sigmoid span; ``True``
+    gives one span per pixel (what a model that expects one span per column wants).
+    """
+
+    def __init__(self, per_pixel_spans: bool = False) -> None:
+        self.per_pixel_spans = bool(per_pixel_spans)
+        self.height: int | None = None
+        self.width: int | None = None
+        self.channels: int | None = None
+        self.channel_axis = False  # input had a trailing channel axis
+        self.dtype = "uint8"  # "uint8" or the float dtype name of the input
+
+    # ------------------------------------------------------------------ fitting
+    @property
+    def fitted(self) -> bool:
+        return self.height is not None
+
+    def _need_fit(self) -> None:
+        if not self.fitted:
+            raise RuntimeError("ImageEncoder is not fitted; call fit(X) first")
+
+    def fit(self, X: Any) -> ImageEncoder:
+        X = check_images(X)
+        self.height, self.width = int(X.shape[1]), int(X.shape[2])
+        self.channels = int(X.shape[3]) if X.ndim == 4 else 1
+        self.channel_axis = X.ndim == 4
+        self.dtype = "uint8" if X.dtype == np.uint8 else str(X.dtype)
+        return self
+
+    @property
+    def image_shape(self) -> list[int]:
+        """``[C, H, W]``: the ``image_shape`` hyper-parameter of convolutional models."""
+        self._need_fit()
+        return [self.channels, self.height, self.width]
+
+    @property
+    def data_dim(self) -> int:
+        c, h, w = self.image_shape
+        return c * h * w
+
+    @property
+    def spans(self) -> list[OutputSpan]:
+        if self.per_pixel_spans:
+            return [OutputSpan(1, "sigmoid") for _ in range(self.data_dim)]
+        return [OutputSpan(self.data_dim, "sigmoid")]
+
+    # ------------------------------------------------------------------ mapping
+    def _check_shape(self, X: np.ndarray, name: str) -> None:
+        c = X.shape[3] if X.ndim == 4 else 1
+        if (X.shape[1], X.shape[2], c) != (self.height, self.width, self.channels):
+            raise ValueError(
+                f"{name} images are {X.shape[1]}x{X.shape[2]} with {c} channel(s), but the "
+                f"encoder was fitted on {self.height}x{self.width} with {self.channels}"
+            )
+
+    def transform(self, X: Any, name: str = "X") -> torch.Tensor:
+        """Images -> float32 tensor ``(N, C*H*W)`` in [0, 1], channels first."""
+        self._need_fit()
+        arr = check_images(X, name)
+        self._check_shape(arr, name)
+        f = to_float_images(arr, name)  # (N, H, W, C)
+        return torch.from_numpy(np.ascontiguousarray(f.transpose(0, 3, 1, 2))).reshape(len(f), -1)
+
+    def fit_transform(self, X: Any) -> torch.Tensor:
+        return self.fit(X).transform(X)
+
+    def inverse_transform(self, T: torch.Tensor | np.ndarray) -> np.ndarray:
+        """Flat pixels -> images in the fitted convention (shape layout and dtype)."""
+        self._need_fit()
+        if isinstance(T, torch.Tensor):
+            T = T.detach().cpu().numpy()
+        T = np.asarray(T, dtype=np.float32)
+        if T.ndim != 2 or T.shape[1] != self.data_dim:
+            raise ValueError(
+                f"expected encoded pixels of shape (n, {self.data_dim}), got {T.shape}")
+        imgs = np.clip(T, 0.0, 1.0).reshape(-1, self.channels, self.height, self.width)
+        imgs = imgs.transpose(0, 2, 3, 1)  # (N, H, W, C)
+        if not self.channel_axis:
+            imgs = imgs[..., 0]
+        if self.dtype == "uint8":
+            return np.rint(imgs * 255.0).astype(np.uint8)
+        return np.ascontiguousarray(imgs.astype(self.dtype))
+
+    # ------------------------------------------------------------------ state
+    def to_json(self) -> dict[str, Any]:
+        self._need_fit()
+        return {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "per_pixel_spans": self.per_pixel_spans,
+            "height": self.height,
+            "width": self.width,
+            "channels": self.channels,
+            "channel_axis": self.channel_axis,
+            "dtype": self.dtype,
+        }
+
+    @classmethod
+    def from_json(cls, state: dict[str, Any]) -> ImageEncoder:
+        if state.get("format") != _FORMAT or state.get("version") != _VERSION:
+            raise ValueError(f"not an ImageEncoder state (format {state.get('format')!r}, "
+                             f"version {state.get('version')!r})")
+        enc = cls(per_pixel_spans=state["per_pixel_spans"])
+        enc.height, enc.width = int(state["height"]), int(state["width"])
+        enc.channels, enc.channel_axis = int(state["channels"]), bool(state["channel_axis"])
+        if state["dtype"] != "uint8" and not np.issubdtype(np.dtype(state["dtype"]), np.floating):
+            raise ValueError(f"ImageEncoder state has dtype {state['dtype']!r}")
+        enc.dtype = state["dtype"]
+        return enc

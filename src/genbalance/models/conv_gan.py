@@ -1,0 +1,280 @@
+"""Class-conditional convolutional GAN for small images (family ``"dcgan"``).
+
+- Generator: DCGAN-style (Radford et al., 2016): (noise, class embedding) -> dense projection ->
+  reshape to a small feature map -> ConvTranspose(4, stride 2) + BatchNorm + ReLU blocks ->
+  3x3 conv -> sigmoid. The number of up-sampling blocks is chosen from ``image_shape`` so that
+  the first map is at most 7x7 (8x8 images: 4 -> 8; 28x28: 7 -> 14 -> 28); odd sizes are
+  produced one pixel larger and centre-cropped.
+- Discriminator: spectrally normalised conv net with a projection head (Miyato & Koyama, 2018):
+  ``D(x, y) = w . phi(x) + <embed(y), phi(x)>``.
+- Hinge loss; DiffAugment (Zhao et al., 2020): the same differentiable random translation and
+  cutout are applied to real and generated images before D (``augment=True``), so that D cannot
+  memorise the few images of a rare class. EMA of G comes from ``TrainerConfig(ema=...)``.
+
+Models see flat ``(n, C*H*W)`` tensors in [0, 1] (channels first), like every family.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from genbalance.models.base import GenerativeModel
+from genbalance.models.losses import discriminator_loss, generator_loss
+
+AUG_OPS = ("translation", "cutout")
+
+DEFAULTS: dict[str, Any] = {
+    "image_shape": None,  # [C, H, W], required
+    "z_dim": 64,
+    "embed_dim": 32,
+    "g_channels": 32,  # width of the last generator block (doubles towards the input)
+    "d_channels": 32,  # width of the first discriminator block (doubles with depth)
+    "lr_g": 2e-4,
+    "lr_d": 2e-4,
+    "betas": (0.0, 0.9),
+    "n_critic": 1,
+    "augment": True,
+    "aug_policy": "translation,cutout",
+    "translation_ratio": 0.125,
+    "cutout_ratio": 0.5,
+}
+
+
+# ---------------------------------------------------------------------- shared helpers
+def check_image_shape(value: Any) -> list[int]:
+    """``image_shape`` as ``[C, H, W]`` of positive ints, with a clear error otherwise."""
+    if value is None:
+        raise ValueError("image_shape=[C, H, W] is required for convolutional models")
+    try:
+        shape = [int(v) for v in value]
+    except (TypeError, ValueError):
+        raise ValueError(f"image_shape must be [C, H, W], got {value!r}") from None
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"image_shape must be [C, H, W] of positive ints, got {value!r}")
+    return shape
+
+
+def plan_upsampling(height: int, width: int, max_start: int = 7) -> tuple[int, int, int]:
+    """``(n_blocks, h0, w0)``: halve the larger side until it is <= ``max_start``."""
+    n, s = 0, max(height, width)
+    while s > max_start:
+        s = math.ceil(s / 2)
+        n += 1
+    return n, math.ceil(height / 2**n), math.ceil(width / 2**n)
+
+
+def center_crop(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    top = (x.shape[2] - height) // 2
+    left = (x.shape[3] - width) // 2
+    return x[:, :, top : top + height, left : left + width]
+
+
+def check_shape_fits(data_dim: int, shape: list[int]) -> None:
+    c, h, w = shape
+    if c * h * w != data_dim:
+        raise ValueError(f"image_shape {shape} has {c * h * w} pixels but data_dim={data_dim}")
+
+
+class UpsamplingDecoder(nn.Module):
+    """(vector) -> dense -> (ch, h0, w0) -> [ConvT(4, 2, 1) + BN + ReLU] x n -> conv3x3 -> logits.
+
+    Returns raw logits of shape ``(n, C, H, W)`` (centre-cropped to the image size).
+    """
+
+    def __init__(self, n_in: int, image_shape: list[int], channels: int) -> None:
+        super().__init__()
+        c, h, w = image_shape
+        n, h0, w0 = plan_upsampling(h, w)
+        self.shape0 = (channels * 2**n, h0, w0)
+        self.size = (h, w)
+        width = channels * 2**n
+        self.project = nn.Sequential(
+            nn.Linear(n_in, width * h0 * w0), nn.BatchNorm1d(width * h0 * w0), nn.ReLU()
+        )
+        blocks: list[nn.Module] = []
+        for _ in range(n):
+            blocks += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1),
+                       nn.BatchNorm2d(width // 2), nn.ReLU()]
+            width //= 2
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Conv2d(width, c, 3, 1, 1)
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        h = self.project(v).reshape(v.shape[0], *self.shape0)
+        return center_crop(self.head(self.blocks(h)), *self.size)
+
+
+def downsampling_body(c_in: int, image_shape: list[int], channels: int, spectral: bool,
+                      norm: bool = False) -> tuple[nn.Sequential, int]:
+    """conv3x3 then [conv4x4 stride 2 (+ conv3x3)] blocks down to <= 7x7; LeakyReLU(0.1)."""
+    n, _, _ = plan_upsampling(image_shape[1], image_shape[2])
+
+    def conv(a: int, b: int, k: int, s: int) -> nn.Module:
+        layer = nn.Conv2d(a, b, k, s, (k - 1) // 2 if k == 3 else 1)
+        return spectral_norm(layer) if spectral else layer
+
+    layers: list[nn.Module] = [conv(c_in, channels, 3, 1), nn.LeakyReLU(0.1)]
+    width = channels
+    for _ in range(max(n, 1)):
+        layers += [conv(width, width * 2, 4, 2)]
+        if norm:
+            layers.append(nn.BatchNorm2d(width * 2))
+        layers.append(nn.LeakyReLU(0.1))
+        layers += [conv(width * 2, width * 2, 3, 1), nn.LeakyReLU(0.1)]
+        width *= 2
+    return nn.Sequential(*layers), width
+
+
+# ---------------------------------------------------------------------- DiffAugment
+def diff_augment(x: torch.Tensor, policy: tuple[str, ...], generator: torch.Generator | None,
+                 translation_ratio: float = 0.125, cutout_ratio: float = 0.5) -> torch.Tensor:
+    """Differentiable random translation (zero padded) and cutout, one draw per image."""
+    n, _, h, w = x.shape
+    dev = x.device
+    if "translation" in policy:
+        rh, rw = int(h * translation_ratio + 0.5), int(w * translation_ratio + 0.5)
+        if rh or rw:
+            sy = torch.randint(-rh, rh + 1, (n, 1), generator=generator).to(dev)
+            sx = torch.randint(-rw, rw + 1, (n, 1), generator=generator).to(dev)
+            padded = F.pad(x, [rw, rw, rh, rh])
+            iy = torch.arange(h, device=dev)[None, :] + rh - sy  # (n, h)
+            ix = torch.arange(w, device=dev)[None, :] + rw - sx  # (n, w)
+            b = torch.arange(n, device=dev)[:, None, None]
+            x = padded[b, :, iy[:, :, None], ix[:, None, :]].permute(0, 3, 1, 2)
+    if "cutout" in policy:
+        ch, cw = int(h * cutout_ratio + 0.5), int(w * cutout_ratio + 0.5)
+        if ch and cw:
+            cy = torch.randint(0, h + (1 - ch % 2), (n, 1, 1), generator=generator).to(dev)
+            cx = torch.randint(0, w + (1 - cw % 2), (n, 1, 1), generator=generator).to(dev)
+            gy = torch.arange(h, device=dev)[None, :, None]
+            gx = torch.arange(w, device=dev)[None, None, :]
+            inside = ((gy - cy + ch // 2) >= 0) & ((gy - cy + ch // 2) < ch)
+            inside = inside & ((gx - cx + cw // 2) >= 0) & ((gx - cx + cw // 2) < cw)
+            x = x * (~inside).unsqueeze(1).to(x.dtype)
+    return x
+
+
+def parse_policy(policy: str | bool | None) -> tuple[str, ...]:
+    if policy in (None, False, "", "none"):
+        return ()
+    ops = tuple(p.strip() for p in str(policy).split(",") if p.strip())
+    bad = [p for p in ops if p not in AUG_OPS]
+    if bad:
+        raise ValueError(f"unknown augmentation {bad}; accepted: {', '.join(AUG_OPS)}")
+    return ops
+
+
+# ---------------------------------------------------------------------- networks
+class ConvGenerator(nn.Module):
+    def __init__(self, z_dim: int, n_classes: int, embed_dim: int, image_shape: list[int],
+                 channels: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(n_classes, embed_dim)
+        self.decoder = UpsamplingDecoder(z_dim + embed_dim, image_shape, channels)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        logits = self.decoder(torch.cat([z, self.embed(y.long())], dim=1))
+        return torch.sigmoid(logits)  # (n, C, H, W)
+
+
+class ProjectionDiscriminator(nn.Module):
+    """Spectrally normalised conv features ``phi``; score ``w.phi + <embed(y), phi>``."""
+
+    def __init__(self, n_classes: int, image_shape: list[int], channels: int) -> None:
+        super().__init__()
+        self.body, width = downsampling_body(image_shape[0], image_shape, channels, True)
+        self.linear = spectral_norm(nn.Linear(width, 1))
+        self.embed = spectral_norm(nn.Embedding(n_classes, width))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        phi = self.body(x).sum(dim=(2, 3))  # global sum pooling
+        return self.linear(phi).squeeze(1) + (self.embed(y.long()) * phi).sum(1)
+
+
+class ConvGAN(GenerativeModel):
+    family = "dcgan"
+
+    @classmethod
+    def validate_hyper(cls, hyper: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(hyper) - set(DEFAULTS)
+        if unknown:
+            raise ValueError(
+                f"unknown dcgan settings {sorted(unknown)}; accepted: {sorted(DEFAULTS)}")
+        h = {**DEFAULTS, **hyper}
+        h["image_shape"] = check_image_shape(h["image_shape"])
+        for key in ("z_dim", "embed_dim", "g_channels", "d_channels", "n_critic"):
+            if int(h[key]) < 1:
+                raise ValueError(f"{key} must be >= 1, got {h[key]}")
+            h[key] = int(h[key])
+        parse_policy(h["aug_policy"])
+        h["betas"] = [float(b) for b in h["betas"]]
+        h["augment"] = bool(h["augment"])
+        return h
+
+    def build(self) -> None:
+        h = self.hyper
+        check_shape_fits(self.data_dim, h["image_shape"])
+        self.G = ConvGenerator(h["z_dim"], self.n_classes, h["embed_dim"], h["image_shape"],
+                               h["g_channels"])
+        self.D = ProjectionDiscriminator(self.n_classes, h["image_shape"], h["d_channels"])
+        betas = tuple(h["betas"])
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=h["lr_g"], betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=h["lr_d"], betas=betas)
+        self._policy = parse_policy(h["aug_policy"]) if h["augment"] else ()
+
+    def parts(self) -> dict[str, nn.Module]:
+        return {"G": self.G, "D": self.D}
+
+    def sampling_parts(self) -> dict[str, nn.Module]:
+        return {"G": self.G}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"G": self.opt_g, "D": self.opt_d}
+
+    # ------------------------------------------------------------------ helpers
+    def _images(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.hyper["image_shape"])
+
+    def _noise(self, n: int, generator) -> torch.Tensor:
+        return torch.randn(n, self.hyper["z_dim"], generator=generator).to(self.device)
+
+    def _aug(self, imgs: torch.Tensor, generator) -> torch.Tensor:
+        if not self._policy:
+            return imgs
+        h = self.hyper
+        return diff_augment(imgs, self._policy, generator, h["translation_ratio"],
+                            h["cutout_ratio"])
+
+    def train_step(self, x, y, ctx) -> dict[str, float]:
+        gen = ctx.generator
+        for i in range(self.hyper["n_critic"]):
+            if i > 0:
+                x, y = ctx.next_batch()
+            n = x.shape[0]
+            with torch.no_grad():
+                fake = self.G(self._noise(n, gen), y)
+            d_real = self.D(self._aug(self._images(x), gen), y)
+            d_fake = self.D(self._aug(fake, gen), y)
+            loss_d = discriminator_loss("hinge", d_real, d_fake, 0.0, ctx.sample_weight)
+            ctx.update("D", loss_d)
+        fake = self.G(self._noise(n, gen), y)
+        loss_g = generator_loss("hinge", self.D(self._aug(fake, gen), y))
+        ctx.update("G", loss_g)
+        return {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach()),
+                "d_real": float(d_real.detach().mean()),
+                "d_fake": float(d_fake.detach().mean())}
+
+    @torch.no_grad()
+    def generate(self, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        was_training = self.G.training
+        self.G.eval()
+        y = y.to(self.device)
+        out = self.G(self._noise(y.shape[0], generator), y).reshape(y.shape[0], -1)
+        self.G.train(was_training)
+        return out
