@@ -50,8 +50,9 @@ class GenerativeOverSampler(BaseOverSampler):
     filter : {"none", "knn"}
         "knn" drops generated rows whose ``k_neighbors`` nearest real rows all belong to
         other classes (deep inside another class's region) and generates replacements.
-    model_options, trainer_options : dict
-        Passed to the family and to :class:`~genbalance.training.trainer.TrainerConfig`.
+    model_options, trainer_options, encoder_options : dict
+        Passed to the family, to :class:`~genbalance.training.trainer.TrainerConfig` and to
+        :class:`~genbalance.encoders.tabular.TabularEncoder`.
     progress : bool
         Show a progress bar while training.
 
@@ -73,6 +74,7 @@ class GenerativeOverSampler(BaseOverSampler):
         "k_neighbors": [Interval(Integral, 1, None, closed="left")],
         "model_options": [dict, None],
         "trainer_options": [dict, None],
+        "encoder_options": [dict, None],
         "progress": ["boolean"],
         "random_state": ["random_state"],
     }
@@ -91,6 +93,7 @@ class GenerativeOverSampler(BaseOverSampler):
         k_neighbors: int = 5,
         model_options: dict | None = None,
         trainer_options: dict | None = None,
+        encoder_options: dict | None = None,
         progress: bool = False,
     ) -> None:
         super().__init__(sampling_strategy=sampling_strategy)
@@ -104,6 +107,7 @@ class GenerativeOverSampler(BaseOverSampler):
         self.k_neighbors = k_neighbors
         self.model_options = model_options
         self.trainer_options = trainer_options
+        self.encoder_options = encoder_options
         self.progress = progress
 
     def __sklearn_tags__(self):
@@ -164,7 +168,7 @@ class GenerativeOverSampler(BaseOverSampler):
             self.model, preset=self.preset, epochs=self.epochs,
             categorical_features=self.categorical_features, time_budget=self.time_budget,
             progress=self.progress, random_state=seed, model_options=self.model_options,
-            trainer_options=self.trainer_options,
+            trainer_options=self.trainer_options, encoder_options=self.encoder_options,
         ).fit(X, y)
         synth = self.synthesizer_
         self.n_filtered_ = {}
@@ -255,13 +259,14 @@ class GANOverSampler(GenerativeOverSampler):
         k_neighbors: int = 5,
         model_options: dict | None = None,
         trainer_options: dict | None = None,
+        encoder_options: dict | None = None,
         progress: bool = False,
     ) -> None:
         super().__init__(
             "gan", sampling_strategy=sampling_strategy, random_state=random_state,
             categorical_features=categorical_features, epochs=epochs, time_budget=time_budget,
             preset=preset, filter=filter, k_neighbors=k_neighbors, model_options=model_options,
-            trainer_options=trainer_options, progress=progress,
+            trainer_options=trainer_options, encoder_options=encoder_options, progress=progress,
         )
 
 
@@ -280,11 +285,12 @@ class VAEOverSampler(GenerativeOverSampler):
         k_neighbors: int = 5,
         model_options: dict | None = None,
         trainer_options: dict | None = None,
+        encoder_options: dict | None = None,
         progress: bool = False,
     ) -> None:
         super().__init__(
             "vae", sampling_strategy=sampling_strategy, random_state=random_state,
             categorical_features=categorical_features, epochs=epochs, time_budget=time_budget,
             preset=None, filter=filter, k_neighbors=k_neighbors, model_options=model_options,
-            trainer_options=trainer_options, progress=progress,
+            trainer_options=trainer_options, encoder_options=encoder_options, progress=progress,
         )

@@ -1,0 +1,209 @@
+"""Tabular commands: ``resample``, ``fit``, ``sample`` and the bundled ``demo``."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True)
+
+ModelOpt = Annotated[str, typer.Option(help="Generative family: gan, vae, ... (see `genbalance models`).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same output).")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")]
+
+
+def _counts_table(title: str, before: dict[Any, int], after: dict[Any, int] | None = None) -> Table:
+    table = Table(title=title)
+    table.add_column("class")
+    table.add_column("rows before", justify="right")
+    if after is not None:
+        table.add_column("rows after", justify="right")
+        table.add_column("generated", justify="right")
+    for cls in sorted(set(before) | set(after or {}), key=str):
+        row = [str(cls), str(before.get(cls, 0))]
+        if after is not None:
+            row += [str(after.get(cls, 0)), str(after.get(cls, 0) - before.get(cls, 0))]
+        table.add_row(*row)
+    return table
+
+
+def _parse_strategy(value: str) -> Any:
+    """'auto', 'minority', ..., a float like 0.5, or JSON like '{"fraud": 500}'."""
+    if value.strip().startswith("{"):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise typer.BadParameter(f"--sampling-strategy is not valid JSON: {exc}") from None
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(code=2)
+
+
+def _epochs(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise typer.BadParameter(f"--epochs must be an integer or 'auto', got {value!r}") from None
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def resample(
+        data: Annotated[Path, typer.Argument(help="Input table (.csv or .parquet).")],
+        target: Annotated[str, typer.Option("--target", "-t", help="Class label column.")],
+        output: Annotated[Path, typer.Option("--output", "-o", help="Balanced table to write.")],
+        model: ModelOpt = "gan",
+        sampling_strategy: Annotated[str, typer.Option(help="auto | minority | not majority | all | float | JSON dict")] = "auto",
+        epochs: Annotated[str, typer.Option(help="Training epochs or 'auto'.")] = "auto",
+        time_budget: Annotated[float | None, typer.Option(help="Seconds of training at most.")] = None,
+        preset: Annotated[str | None, typer.Option(help="GAN stabiliser preset.")] = None,
+        filter: Annotated[str, typer.Option("--filter", help="none | knn")] = "none",  # noqa: A002
+        save_model: Annotated[Path | None, typer.Option(help="Also save the fitted synthesizer.")] = None,
+        seed: SeedOpt = 0,
+        force: ForceOpt = False,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    ) -> None:
+        """Balance a table: train a class-conditional model, add rare-class rows, write it out."""
+        from genbalance.oversampling import GenerativeOverSampler
+        from genbalance.tables import read_table, split_target, table_format, write_table
+
+        try:
+            table_format(output)
+            if output.exists() and not force:
+                raise FileExistsError(f"{output} exists; pass --force to overwrite it")
+            if save_model is not None and save_model.exists() and not force:
+                raise FileExistsError(f"{save_model} exists; pass --force to overwrite it")
+            frame = read_table(data)
+            X, y = split_target(frame, target, str(data))
+            sampler = GenerativeOverSampler(
+                model, sampling_strategy=_parse_strategy(sampling_strategy), random_state=seed,
+                epochs=_epochs(epochs), time_budget=time_budget, preset=preset, filter=filter,
+                progress=not quiet,
+            )
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                X_res, y_res = sampler.fit_resample(X, y)
+            for w in caught:
+                if issubclass(w.category, UserWarning):
+                    console.print(f"[yellow]warning:[/] {w.message}")
+            out = X_res.copy()
+            out[target] = y_res.to_numpy() if hasattr(y_res, "to_numpy") else y_res
+            out = out[list(frame.columns)]
+            write_table(out, output, force=force)
+            if save_model is not None:
+                sampler.synthesizer_.save(save_model, overwrite=force)
+        except (ValueError, FileExistsError, FileNotFoundError, RuntimeError) as exc:
+            _fail(exc)
+        before = y.value_counts().to_dict()
+        after = out[target].value_counts().to_dict()
+        console.print(_counts_table(f"{data.name} -> {output.name}", before, after))
+        hist = sampler.synthesizer_.history_
+        console.print(f"trained {len(hist.steps)} steps in {hist.seconds:.1f} s; wrote {len(out)} rows to {output}")
+
+    @app.command()
+    def fit(
+        data: Annotated[Path, typer.Argument(help="Input table (.csv or .parquet).")],
+        output: Annotated[Path, typer.Option("--output", "-o", help="Model file (.safetensors).")],
+        target: Annotated[str | None, typer.Option("--target", "-t", help="Class label column (condition).")] = None,
+        model: ModelOpt = "gan",
+        epochs: Annotated[str, typer.Option(help="Training epochs or 'auto'.")] = "auto",
+        time_budget: Annotated[float | None, typer.Option(help="Seconds of training at most.")] = None,
+        preset: Annotated[str | None, typer.Option(help="GAN stabiliser preset.")] = None,
+        checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint file; resumed if present.")] = None,
+        seed: SeedOpt = 0,
+        force: ForceOpt = False,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    ) -> None:
+        """Train a synthesizer on a table and save it (safetensors weights + JSON metadata)."""
+        from genbalance.synthesizer import Synthesizer
+        from genbalance.tables import read_table, split_target
+
+        try:
+            if output.exists() and not force:
+                raise FileExistsError(f"{output} exists; pass --force to overwrite it")
+            frame = read_table(data)
+            X, y = (split_target(frame, target, str(data)) if target else (frame, None))
+            trainer_options = {}
+            if checkpoint is not None:
+                trainer_options = {"checkpoint_path": str(checkpoint), "checkpoint_every": 100, "resume": True}
+            synth = Synthesizer(model, preset=preset, epochs=_epochs(epochs), time_budget=time_budget,
+                                progress=not quiet, random_state=seed, trainer_options=trainer_options)
+            synth.fit(X, y)
+            synth.save(output, overwrite=force)
+        except (ValueError, FileExistsError, FileNotFoundError, RuntimeError) as exc:
+            _fail(exc)
+        h = synth.history_
+        console.print(f"trained {model} for {len(h.steps)} steps in {h.seconds:.1f} s -> {output}")
+        for event in h.events:
+            console.print(f"[yellow]event:[/] {event}")
+
+    @app.command()
+    def sample(
+        model_file: Annotated[Path, typer.Argument(help="Model written by `genbalance fit`.")],
+        n: Annotated[int, typer.Option("-n", help="Rows to generate.")],
+        output: Annotated[Path, typer.Option("--output", "-o", help="Table to write.")],
+        label: Annotated[str | None, typer.Option("--class", help="Generate rows of this class only.")] = None,
+        target: Annotated[str, typer.Option("--target", "-t", help="Name of the label column written.")] = "class",
+        seed: SeedOpt = 0,
+        force: ForceOpt = False,
+    ) -> None:
+        """Generate rows from a saved synthesizer."""
+        import numpy as np
+
+        from genbalance.synthesizer import Synthesizer
+        from genbalance.tables import table_format, write_table
+
+        try:
+            table_format(output)
+            if n < 0:
+                raise ValueError(f"-n must be >= 0, got {n}")
+            synth = Synthesizer.load(model_file)
+            if label is not None:
+                known = {str(c): c for c in synth.classes_}
+                if label not in known:
+                    raise ValueError(f"unknown class {label!r}; the model knows {sorted(known)}")
+                codes = synth.label_codes([known[label]] * n) if n else np.zeros(0, dtype=int)
+            else:
+                rng = np.random.default_rng(seed)
+                p = synth.class_counts_ / synth.class_counts_.sum()
+                codes = rng.choice(len(synth.classes_), size=n, p=p)
+            rows = synth.encoder_.inverse_transform(synth.sample_encoded(codes, seed), random_state=seed)
+            if len(synth.classes_) > 1:
+                rows[target] = synth.classes_[codes]
+            write_table(rows, output, force=force)
+        except (ValueError, FileExistsError, FileNotFoundError, RuntimeError) as exc:
+            _fail(exc)
+        console.print(f"wrote {n} rows to {output}")
+
+    @app.command()
+    def models() -> None:
+        """List the generative families and GAN stabiliser presets."""
+        from genbalance import models as registry
+        from genbalance.training.stabilizers import PRESETS
+
+        console.print("families: " + ", ".join(registry.available()))
+        console.print("GAN presets: " + ", ".join(PRESETS))
+
+    @app.command()
+    def demo(
+        seed: SeedOpt = 0,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    ) -> None:
+        """Rebalance a bundled imbalanced dataset and compare classifiers with and without it."""
+        from genbalance.demo import run_demo
+
+        run_demo(seed=seed, progress=not quiet, console=console)
