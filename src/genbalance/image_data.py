@@ -21,6 +21,7 @@ __all__ = [
     "load_digits_8x8",
     "load_idx",
     "load_image_folder",
+    "load_images",
     "load_npz",
     "load_optdigits",
     "make_long_tailed",
@@ -240,6 +241,32 @@ def save_image_folder(root: PathLike, X, y, fmt: str = "png") -> Path:
     for i, (img, label) in enumerate(zip(X, y, strict=True)):
         Image.fromarray(img).save(root / str(label) / f"{i:0{width}d}.{fmt}")
     return root
+
+
+# ---------------------------------------------------------------------- one entry point
+BUNDLED = {"digits": load_digits_8x8, "optdigits": load_optdigits}
+
+
+def load_images(source: PathLike, labels: PathLike | None = None,
+                channels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Images from ``"digits"`` / ``"optdigits"`` (bundled), an ``.npz`` file (arrays ``x``,
+    ``y``), a folder with one sub-folder per class, or an IDX images file (``labels`` = the
+    IDX labels file)."""
+    name = str(source)
+    if name in BUNDLED and not Path(name).exists():
+        return BUNDLED[name]()
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; give an .npz file, a folder of class "
+                                f"folders, an IDX file with labels, or one of {sorted(BUNDLED)}")
+    if path.is_dir():
+        return load_image_folder(path, channels=channels)
+    if path.suffix.lower() == ".npz":
+        return load_npz(path)
+    if labels is None:
+        raise ValueError(f"{path}: not an .npz file or a folder; for IDX images also give the "
+                         "labels file (--labels)")
+    return load_idx(path, labels)
 
 
 # ---------------------------------------------------------------------- long tail

@@ -43,8 +43,7 @@ _TRAINER_DEFAULTS: dict[str, dict[str, Any]] = {
     "conv-vae": {"batch_size": 64},
     "vae": {"batch_size": 64},
 }
-_EPOCHS = {"dcgan": 300, "gan": 300, "conv-vae": 200, "vae": 200}
-_MIN_STEPS = 1500  # "auto" epochs never train fewer steps than this
+_AUTO_STEPS = 1500  # "auto" epochs: about this many steps, and at least 20 epochs
 
 
 class ImageOverSampler(BaseEstimator):
@@ -55,11 +54,15 @@ class ImageOverSampler(BaseEstimator):
     model : {"dcgan", "conv-vae", "gan", "vae"}
         Generative family; "gan" uses the MLP ``mlp-classic`` architecture on flat pixels.
     epochs : int or "auto"
-        Training passes over the images; "auto" = a family default, at least 1,500 steps.
+        Training passes over the images; "auto" = about 1,500 steps, at least 20 epochs.
     sampling_strategy : float, str, dict or callable
         As in imbalanced-learn (``"auto"``: every class but the majority up to its size).
     random_state : int or None
         Same seed, same images (on one machine).
+    latent : {"prior", "posterior"}
+        conv-vae only: draw the latent code from N(0, I) ("prior") or from the posterior of a
+        random training image of any class ("posterior": that image's style, rendered as the
+        requested class; sharper and more varied for classes with a handful of images).
     filter : {"none", "classifier"}
         "classifier": generate ``filter_factor`` times the images needed, drop those a
         logistic regression fitted on the real images puts in another class, keep ``n``.
@@ -89,6 +92,7 @@ class ImageOverSampler(BaseEstimator):
         random_state: int | None = None,
         filter: str = "none",  # noqa: A002 - the natural name for users
         filter_factor: float = 3.0,
+        latent: str = "prior",
         sample_dir: str | Path | None = None,
         sample_every: int = 10,
         image_shape: tuple[int, ...] | None = None,
@@ -103,6 +107,7 @@ class ImageOverSampler(BaseEstimator):
         self.random_state = random_state
         self.filter = filter
         self.filter_factor = filter_factor
+        self.latent = latent
         self.sample_dir = sample_dir
         self.sample_every = sample_every
         self.image_shape = image_shape
@@ -121,6 +126,10 @@ class ImageOverSampler(BaseEstimator):
         if not (self.epochs == "auto" or (isinstance(self.epochs, (int, np.integer))
                                           and self.epochs >= 0)):
             raise ValueError(f"epochs must be an int >= 0 or 'auto', got {self.epochs!r}")
+        if self.latent not in ("prior", "posterior"):
+            raise ValueError(f"latent={self.latent!r}; accepted: prior, posterior")
+        if self.latent == "posterior" and self.model != "conv-vae":
+            raise ValueError("latent='posterior' (style transfer) needs model='conv-vae'")
         if self.filter_factor < 1:
             raise ValueError(f"filter_factor must be >= 1, got {self.filter_factor}")
         if int(self.sample_every) < 1:
@@ -192,7 +201,7 @@ class ImageOverSampler(BaseEstimator):
         steps_per_epoch = max(1, math.ceil(len(X) / batch))
         epochs = self.epochs
         if epochs == "auto":
-            epochs = max(_EPOCHS[fam], math.ceil(_MIN_STEPS / steps_per_epoch))
+            epochs = max(20, math.ceil(_AUTO_STEPS / steps_per_epoch))
         topts.setdefault("random_state", self.random_state)
         topts.setdefault("progress", self.progress)
         if self.time_budget is not None:
@@ -237,7 +246,13 @@ class ImageOverSampler(BaseEstimator):
         gen = torch.Generator()
         gen.manual_seed(0 if random_state is None else int(random_state))
         with torch.no_grad():
-            flat = self.model_.generate(codes, generator=gen)
+            if self.latent == "posterior":
+                data, train_codes = self._train_data
+                idx = torch.randint(0, len(data), (len(codes),), generator=gen)
+                flat = self.model_.transfer(torch.from_numpy(data)[idx],
+                                            torch.as_tensor(train_codes)[idx], codes, gen)
+            else:
+                flat = self.model_.generate(codes, generator=gen)
         return self.encoder_.inverse_transform(flat)
 
     def sample(self, n_per_class: int, random_state: int | None = 0):
@@ -292,6 +307,35 @@ class ImageOverSampler(BaseEstimator):
     def _need_fit(self) -> None:
         if not hasattr(self, "model_"):
             raise RuntimeError("ImageOverSampler is not fitted; call fit_resample(X, y) first")
+
+    def save(self, path, overwrite: bool = True) -> Path:
+        """Write the trained model, encoder state and class labels to one safetensors file."""
+        self._need_fit()
+        extra = {
+            "kind": "image-oversampler",
+            "encoder": self.encoder_.to_json(),
+            "classes": [_plain(c) for c in self.classes_],
+            "params": {"model": self.model, "random_state": self.random_state},
+        }
+        return models.save(self.model_, path, extra=extra, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path) -> ImageOverSampler:
+        """A sampler written by :meth:`save`, ready to ``generate``/``sample`` (not to re-fit
+        with ``latent="posterior"``, which needs the training images)."""
+        from genbalance.io import ModelFileError
+
+        model, extra = models.load(path)
+        if extra.get("kind") != "image-oversampler":
+            raise ModelFileError(f"{path}: not an image model file (written by "
+                                 "ImageOverSampler.save / `genbalance images train`)")
+        obj = cls(model=model.family, **{k: v for k, v in extra.get("params", {}).items()
+                                         if k != "model"})
+        obj.model_ = model
+        obj.encoder_ = ImageEncoder.from_json(extra["encoder"])
+        obj.classes_ = np.asarray(extra["classes"])
+        obj.n_filtered_ = {}
+        return obj
 
     def save_sample_grid(self, path, n_per_class: int = 10, random_state: int | None = 0) -> Path:
         """A PNG with one row of generated images per class."""

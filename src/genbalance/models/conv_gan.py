@@ -112,7 +112,7 @@ class UpsamplingDecoder(nn.Module):
 
 def downsampling_body(c_in: int, image_shape: list[int], channels: int, spectral: bool,
                       norm: bool = False) -> tuple[nn.Sequential, int]:
-    """conv3x3 then [conv4x4 stride 2 (+ conv3x3)] blocks down to <= 7x7; LeakyReLU(0.1)."""
+    """conv3x3 then conv4x4-stride-2 blocks down to <= 7x7 (at least one); LeakyReLU(0.1)."""
     n, _, _ = plan_upsampling(image_shape[1], image_shape[2])
 
     def conv(a: int, b: int, k: int, s: int) -> nn.Module:
@@ -126,7 +126,6 @@ def downsampling_body(c_in: int, image_shape: list[int], channels: int, spectral
         if norm:
             layers.append(nn.BatchNorm2d(width * 2))
         layers.append(nn.LeakyReLU(0.1))
-        layers += [conv(width * 2, width * 2, 3, 1), nn.LeakyReLU(0.1)]
         width *= 2
     return nn.Sequential(*layers), width
 

@@ -136,6 +136,27 @@ class ConvVAE(GenerativeModel):
         return out
 
     @torch.no_grad()
+    def transfer(self, x: torch.Tensor, y_source: torch.Tensor, y: torch.Tensor,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decode the style of images ``x`` (of classes ``y_source``) as classes ``y``.
+
+        ``z`` is drawn from the posterior q(z | x, y_source) instead of the prior: the decoder
+        then renders class ``y`` with that image's stroke, slant and position. Sampling from
+        this aggregate posterior gives sharper, more varied images than N(0, I).
+        """
+        enc_was, dec_was = self.encoder.training, self.decoder.training
+        self.encoder.eval()
+        self.decoder.eval()
+        x, y_source, y = x.to(self.device), y_source.to(self.device), y.to(self.device)
+        mu, logvar = self.encoder(self._images(x), y_source)
+        eps = torch.randn(mu.shape, generator=generator).to(self.device)
+        z = mu + eps * torch.exp(0.5 * logvar)
+        out = torch.sigmoid(self.decoder(z, y)).reshape(y.shape[0], -1)
+        self.encoder.train(enc_was)
+        self.decoder.train(dec_was)
+        return out
+
+    @torch.no_grad()
     def generate(self, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         was = self.decoder.training
         self.decoder.eval()
