@@ -191,7 +191,7 @@ def _random_frame(seed: int):
     for j in range(int(rng.integers(1, 5))):
         kind = rng.integers(0, 4)
         if kind == 0:
-            v = rng.normal(size=n) * 10 ** rng.integers(-3, 4)
+            v = rng.normal(size=n) * 10.0 ** rng.integers(-3, 4)
             v[rng.random(n) < 0.1] = np.nan
             cols[f"c{j}"] = v
         elif kind == 1:
