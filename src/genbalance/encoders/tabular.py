@@ -2,6 +2,8 @@
 
 Numbers get the mode-specific normalisation of CTGAN (Xu et al. 2019): a variational Gaussian
 mixture per column finds its modes, and a value becomes ``[scalar in [-1, 1], one-hot mode]``.
+The mixtures of all numeric columns are fitted together by :mod:`genbalance.encoders.gmm`
+(``gmm="fast"``, the default) or one by one with scikit-learn (``gmm="sklearn"``).
 Categories become one-hot groups. Every group is an :class:`OutputSpan` so a model knows which
 activation produces it. Encoding and decoding are vectorised over rows (only columns are looped).
 
@@ -29,6 +31,7 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import BayesianGaussianMixture
 
+from genbalance.encoders.gmm import fit_mixtures
 from genbalance.models.base import OutputSpan
 from genbalance.schema import (
     ColumnKind,
@@ -51,6 +54,7 @@ _SCALE_FLOOR = 1e-12  # smallest standardisation scale, relative to the column's
 _WEIGHT_MIN = 0.005  # mixture components lighter than this are dropped
 _N_STD = 4.0  # the scalar is (x - mu) / (4 sigma)
 _CHUNK = 1 << 17  # rows per block when computing responsibilities (bounds memory)
+_GMM_BACKENDS = ("fast", "sklearn")  # encoders/gmm.py (all columns at once) | one sklearn fit each
 
 
 def _json_scalar(value: Any, what: str) -> Any:
@@ -105,18 +109,18 @@ class _NumericCodec:
     def parts(self) -> list[str]:
         return ["value", "mode"] + (["missing"] if self.spec.has_missing else [])
 
-    @classmethod
-    def fit(
-        cls,
-        spec: ColumnSpec,
-        values: np.ndarray,
-        max_modes: int,
-        fit_sample_size: int,
-        rng: np.random.Generator,
-    ) -> _NumericCodec:
+    @staticmethod
+    def prepare(
+        values: np.ndarray, fit_sample_size: int, rng: np.random.Generator
+    ) -> tuple[float, float, float, np.ndarray, np.ndarray] | None:
+        """Standardisation and the mixture-fit sample of one column (None if all missing).
+
+        Returns ``absmax, center, scale``, the standardised present values ``z`` and a random
+        subsample of ``z`` of at most ``fit_sample_size`` values.
+        """
         present = values[~np.isnan(values)]
-        if present.size == 0:  # all missing: a placeholder mode, the indicator does the work
-            return cls(spec, 1.0, 0.0, 1.0, np.zeros(1), np.full(1, _SIGMA_FLOOR), np.ones(1), 0)
+        if present.size == 0:
+            return None
         absmax = float(np.max(np.abs(present))) or 1.0
         unit = present / absmax
         center = float(np.median(unit))
@@ -130,12 +134,24 @@ class _NumericCodec:
         sample = z
         if z.size > fit_sample_size:
             sample = z[rng.choice(z.size, size=fit_sample_size, replace=False)]
-        seed = int(rng.integers(2**31 - 1))
-        n_unique = np.unique(sample).size
-        if n_unique <= 1:
-            means, stds, weights = sample[:1].copy(), np.full(1, _SIGMA_FLOOR), np.ones(1)
-        else:
-            means, stds, weights = _fit_mixture(sample, min(max_modes, n_unique), seed)
+        return absmax, center, scale, z, sample
+
+    @classmethod
+    def placeholder(cls, spec: ColumnSpec) -> _NumericCodec:
+        """Codec of an all-missing column: one dummy mode, the indicator does the work."""
+        return cls(spec, 1.0, 0.0, 1.0, np.zeros(1), np.full(1, _SIGMA_FLOOR), np.ones(1), 0)
+
+    @classmethod
+    def from_mixture(
+        cls,
+        spec: ColumnSpec,
+        prepared: tuple[float, float, float, np.ndarray, np.ndarray],
+        means: np.ndarray,
+        stds: np.ndarray,
+        weights: np.ndarray,
+    ) -> _NumericCodec:
+        """The codec for fitted modes; adds a catch-all mode if training outliers need one."""
+        absmax, center, scale, z, _ = prepared
         codec = cls(spec, absmax, center, scale, means, stds, weights, 0)
         _, mode, covered = codec._assign(z)
         if not covered.all():
@@ -156,6 +172,28 @@ class _NumericCodec:
             _, mode, _ = codec._assign(z)
         codec.fill_mode = int(np.bincount(mode, minlength=codec.n_modes).argmax())
         return codec
+
+    @classmethod
+    def fit(
+        cls,
+        spec: ColumnSpec,
+        values: np.ndarray,
+        max_modes: int,
+        fit_sample_size: int,
+        rng: np.random.Generator,
+    ) -> _NumericCodec:
+        """One column with scikit-learn's BayesianGaussianMixture (the ``gmm="sklearn"`` path)."""
+        prepared = cls.prepare(values, fit_sample_size, rng)
+        if prepared is None:
+            return cls.placeholder(spec)
+        sample = prepared[4]
+        seed = int(rng.integers(2**31 - 1))
+        n_unique = np.unique(sample).size
+        if n_unique <= 1:
+            means, stds, weights = sample[:1].copy(), np.full(1, _SIGMA_FLOOR), np.ones(1)
+        else:
+            means, stds, weights = _fit_mixture(sample, min(max_modes, n_unique), seed)
+        return cls.from_mixture(spec, prepared, means, stds, weights)
 
     def _standardise(self, x: np.ndarray) -> np.ndarray:
         return (x / self.absmax - self.center) / self.scale
@@ -451,6 +489,10 @@ class TabularEncoder:
     ``fit`` learns the schema and per-column codecs; ``transform`` gives an array whose layout
     is described by ``spans`` (and per column by ``column_layout``); ``inverse_transform``
     gives back a DataFrame with the fit input's columns, order and dtypes.
+
+    ``gmm`` picks the mixture fitter: ``"fast"`` (all numeric columns in one vectorised
+    variational EM, :mod:`genbalance.encoders.gmm`) or ``"sklearn"`` (one
+    ``BayesianGaussianMixture`` per column, slower, the reference).
     """
 
     def __init__(
@@ -461,7 +503,10 @@ class TabularEncoder:
         max_categories: int = 200,
         clip_to_range: bool = True,
         random_state: int | None = None,
+        gmm: str = "fast",
     ) -> None:
+        if gmm not in _GMM_BACKENDS:
+            raise ValueError(f"gmm must be one of {', '.join(_GMM_BACKENDS)}; got {gmm!r}")
         for pname, value, low in (
             ("max_modes", max_modes, 1),
             ("fit_sample_size", fit_sample_size, 2),
@@ -479,6 +524,7 @@ class TabularEncoder:
         self.max_categories = int(max_categories)
         self.clip_to_range = bool(clip_to_range)
         self.random_state = None if random_state is None else int(random_state)
+        self.gmm = gmm
         self.schema: list[ColumnSpec] = []
         self.spans: list[OutputSpan] = []
         self.output_dim: int = 0
@@ -493,16 +539,39 @@ class TabularEncoder:
         validate_frame(X)
         self.schema = infer_schema(X, self.categorical_features)
         rng = np.random.default_rng(self.random_state)
-        codecs: list[_NumericCodec | _CategoricalCodec] = []
+        codecs: list[_NumericCodec | _CategoricalCodec | None] = []
+        pending: list[tuple[int, ColumnSpec, tuple]] = []  # numeric columns for the fast fit
         for spec in self.schema:
             series = X[spec.name]
-            if spec.is_numeric:
-                values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            if not spec.is_numeric:
+                codecs.append(_CategoricalCodec.fit(spec, series, self.max_categories))
+                continue
+            values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            if self.gmm == "sklearn":
                 codecs.append(
                     _NumericCodec.fit(spec, values, self.max_modes, self.fit_sample_size, rng)
                 )
+                continue
+            prepared = _NumericCodec.prepare(values, self.fit_sample_size, rng)
+            if prepared is None:
+                codecs.append(_NumericCodec.placeholder(spec))
+            elif np.unique(prepared[4]).size <= 1:
+                one = prepared[4][:1].copy()
+                codecs.append(
+                    _NumericCodec.from_mixture(
+                        spec, prepared, one, np.full(1, _SIGMA_FLOOR), np.ones(1)
+                    )
+                )
             else:
-                codecs.append(_CategoricalCodec.fit(spec, series, self.max_categories))
+                pending.append((len(codecs), spec, prepared))
+                codecs.append(None)
+        if pending:
+            samples = [p[4] for _, _, p in pending]
+            n_comp = [min(self.max_modes, np.unique(s).size) for s in samples]
+            seed = int(rng.integers(2**31 - 1))
+            fits = fit_mixtures(samples, n_comp, seed=seed, weight_min=_WEIGHT_MIN)
+            for (pos, spec, prepared), (means, stds, weights) in zip(pending, fits, strict=True):
+                codecs[pos] = _NumericCodec.from_mixture(spec, prepared, means, stds, weights)
         self._codecs = codecs
         self._columns_dtype = str(X.columns.dtype)
         self._finish()
@@ -641,6 +710,7 @@ class TabularEncoder:
                 "max_categories": self.max_categories,
                 "clip_to_range": self.clip_to_range,
                 "random_state": self.random_state,
+                "gmm": self.gmm,
             },
             "columns_dtype": self._columns_dtype,
             "schema": schema,
