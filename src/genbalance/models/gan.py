@@ -197,13 +197,13 @@ class GAN(GenerativeModel):
                 loss_d = loss_d + 0.5 * h["penalty_weight"] * r1_penalty(self.D, real_in, y)
             ctx.update("D", loss_d)
         fake = self.G(self._noise(n, gen), y, tau=tau, generator=gen)
-        loss_g = generator_loss(h["loss"], self.D(self._with_noise(fake, noise, gen), y))
+        loss_g = generator_loss(h["loss"], self.D(self._with_noise(fake, noise, gen), y), weight)
         ctx.update("G", loss_g)
         return {
-            "loss_d": float(loss_d),
-            "loss_g": float(loss_g),
-            "d_real": float(d_real.mean()),
-            "d_fake": float(d_fake.mean()),
+            "loss_d": loss_d.item(),
+            "loss_g": loss_g.item(),
+            "d_real": d_real.mean().item(),
+            "d_fake": d_fake.mean().item(),
         }
 
     @torch.no_grad()

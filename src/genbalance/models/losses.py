@@ -27,32 +27,38 @@ def discriminator_loss(
     label_smoothing: float = 0.0,
     weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Loss the discriminator minimises. ``label_smoothing`` is one-sided (real target 1-s)."""
+    """Loss the discriminator minimises. ``label_smoothing`` is one-sided (real target 1-s).
+
+    ``weight`` (one per row) weighs the real and the fake score of each row alike: fake row i
+    was generated for real row i's class, so class weights apply to both halves of the loss.
+    """
     if kind in ("minimax", "nonsaturating"):
         t = 1.0 - label_smoothing
         real_term = t * F.softplus(-real) + (1.0 - t) * F.softplus(real)
-        return _mean(real_term, weight) + F.softplus(fake).mean()
+        return _mean(real_term, weight) + _mean(F.softplus(fake), weight)
     if kind == "wgan-gp":
-        return fake.mean() - _mean(real, weight)
+        return _mean(fake, weight) - _mean(real, weight)
     if kind == "hinge":
-        return _mean(F.relu(1.0 - real), weight) + F.relu(1.0 + fake).mean()
+        return _mean(F.relu(1.0 - real), weight) + _mean(F.relu(1.0 + fake), weight)
     if kind == "lsgan":
         t = 1.0 - label_smoothing
-        return 0.5 * _mean((real - t) ** 2, weight) + 0.5 * (fake**2).mean()
+        return 0.5 * _mean((real - t) ** 2, weight) + 0.5 * _mean(fake**2, weight)
     raise ValueError(f"unknown GAN loss {kind!r}; accepted: {', '.join(GAN_LOSSES)}")
 
 
-def generator_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
-    """Loss the generator minimises."""
+def generator_loss(
+    kind: str, fake: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Loss the generator minimises (``weight``: optional per-row class weights)."""
     if kind == "minimax":
         # min E[log(1 - D(G(z)))]; saturates when D wins early (Goodfellow et al., 2014)
-        return -F.softplus(fake).mean()
+        return -_mean(F.softplus(fake), weight)
     if kind == "nonsaturating":
-        return F.softplus(-fake).mean()  # min -E[log D(G(z))]
+        return _mean(F.softplus(-fake), weight)  # min -E[log D(G(z))]
     if kind in ("wgan-gp", "hinge"):
-        return -fake.mean()
+        return -_mean(fake, weight)
     if kind == "lsgan":
-        return 0.5 * ((fake - 1.0) ** 2).mean()
+        return 0.5 * _mean((fake - 1.0) ** 2, weight)
     raise ValueError(f"unknown GAN loss {kind!r}; accepted: {', '.join(GAN_LOSSES)}")
 
 

@@ -132,7 +132,7 @@ class VAE(GenerativeModel):
         per_row = rec + self.hyper["beta"] * kl
         loss = per_row.mean() if w is None else (per_row * w).sum() / w.sum()
         ctx.update("vae", loss)
-        return {"loss": float(loss), "loss_rec": float(rec.mean()), "loss_kl": float(kl.mean())}
+        return {"loss": loss.item(), "loss_rec": rec.mean().item(), "loss_kl": kl.mean().item()}
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,7 @@ lowered, or training stops with a clear message). A family only writes ``train_s
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -18,7 +19,7 @@ from typing import Any
 import torch
 
 from genbalance.models.base import GenerativeModel
-from genbalance.training.batches import ClassBatchSampler
+from genbalance.training.batches import SAMPLING, ClassBatchSampler
 from genbalance.training.stabilizers import EMA
 
 
@@ -53,10 +54,15 @@ class TrainerConfig:
     checkpoint_path: str | None = None
     checkpoint_every: int = 0  # steps; 0 = only at the end
     resume: bool = False
+    health_check: bool = True  # after fit, store a mode-collapse report in history.health
+    privacy: Any = None  # DPConfig | dict | None: DP-SGD on the parts that read real rows
+
 
     def __post_init__(self) -> None:
-        if self.epochs < 0 or (self.max_steps is not None and self.max_steps < 0):
-            raise ValueError("epochs and max_steps must be >= 0")
+        if self.epochs < 0:
+            raise ValueError(f"epochs must be >= 0, got {self.epochs}")
+        if self.max_steps is not None and self.max_steps < 0:
+            raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.nan_policy not in ("rollback", "raise"):
@@ -65,6 +71,29 @@ class TrainerConfig:
             raise ValueError(f"grad_clip must be > 0, got {self.grad_clip}")
         if self.time_budget is not None and self.time_budget <= 0:
             raise ValueError(f"time_budget must be > 0 seconds, got {self.time_budget}")
+        if self.sampling not in SAMPLING:
+            raise ValueError(
+                f"sampling must be one of {', '.join(SAMPLING)}, got {self.sampling!r}"
+            )
+        if self.class_weight not in (None, "balanced"):
+            raise ValueError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
+        if self.ema is not None and not 0.0 < self.ema < 1.0:
+            raise ValueError(f"ema must be a decay in (0, 1) or None, got {self.ema}")
+        for name in ("log_every", "snapshot_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_rollbacks < 0:
+            raise ValueError(f"max_rollbacks must be >= 0, got {self.max_rollbacks}")
+        if not 0.0 < self.rollback_lr_factor < 1.0:
+            raise ValueError(
+                f"rollback_lr_factor must be in (0, 1), got {self.rollback_lr_factor}"
+            )
+        if self.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
+        if self.privacy is not None:
+            from genbalance.training.privacy import DPConfig
+
+            self.privacy = DPConfig.coerce(self.privacy)
 
 
 @dataclass
@@ -77,6 +106,7 @@ class History:
     stopped_early: str | None = None
     seconds: float = 0.0
     health: dict[str, Any] = field(default_factory=dict)
+    privacy: dict[str, Any] = field(default_factory=dict)  # epsilon spent etc. (DP training)
 
     def series(self, key: str) -> list[float]:
         return [s[key] for s in self.steps if key in s]
@@ -112,6 +142,14 @@ class StepContext:
         self.sample_weight: torch.Tensor | None = None
         self.metrics: dict[str, float] = {}
 
+    def generator_labels(self, y: torch.Tensor, weight: torch.Tensor | None):
+        """Labels (and loss weights) for a generator update: ``y`` itself, except under
+        privacy, where they are drawn uniformly so the update never reads real rows."""
+        dp = self._trainer._dp
+        if dp is None:
+            return y, weight
+        return dp.generator_labels(self._model.n_classes).to(y.device), None
+
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """A fresh batch (e.g. for extra critic steps); sets ``sample_weight`` too."""
         return self._trainer._next_batch(self)
@@ -120,7 +158,8 @@ class StepContext:
         """Backward, clip, check, step the optimiser ``name``; returns the gradient norm."""
         if not torch.isfinite(loss):
             raise NonFiniteError(f"loss of {name!r} is {loss.item()} at step {self.step}")
-        opt = self._model.optimizers()[name]
+        dp = self._trainer._dp
+        opt = dp.optimizers[name] if dp and name in dp.optimizers else self._model.optimizers()[name]
         opt.zero_grad(set_to_none=True)
         loss.backward(retain_graph=retain_graph)
         params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
@@ -143,9 +182,12 @@ class Trainer:
         self.config = TrainerConfig(**base)
         self.generator = torch.Generator()
         self.emas: dict[str, EMA] = {}
+        self._dp = None  # PrivateTraining while a private fit runs
 
     # ------------------------------------------------------------------ batches
     def _next_batch(self, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._dp is not None:
+            return self._dp.next_batch(self, ctx)  # Poisson sampling of the whole table
         idx, classes = self._sampler.sample(self._batch_size, self.generator)
         weight = self._sampler.class_weight
         ctx.sample_weight = None if weight is None else weight[classes].to(self._device)
@@ -167,15 +209,27 @@ class Trainer:
         for k, e in self.emas.items():
             e.shadow.load_state_dict(snap["emas"][k])
 
-    def _lower_lr(self, model: GenerativeModel) -> None:
-        for opt in model.optimizers().values():
-            for group in opt.param_groups:
-                group["lr"] *= self.config.rollback_lr_factor
+    def _restore_lowered(self, model: GenerativeModel, snap: dict[str, Any]) -> None:
+        """Restore ``snap`` but keep lowering the learning rates *in use*.
+
+        The snapshot's optimiser state carries the learning rates of when it was taken; restoring
+        it alone would undo earlier lowerings, so repeated rollbacks between two snapshots would
+        never get below ``lr * factor``.
+        """
+        lrs = {k: [g["lr"] for g in o.param_groups] for k, o in model.optimizers().items()}
+        self._restore(model, snap)
+        for k, opt in model.optimizers().items():
+            for group, lr in zip(opt.param_groups, lrs[k]):
+                group["lr"] = lr * self.config.rollback_lr_factor
 
     @staticmethod
     def _weights_finite(model: GenerativeModel) -> bool:
+        # buffers too: a BatchNorm running variance of inf poisons every sample in eval mode
         return all(
-            bool(torch.isfinite(p).all()) for m in model.parts().values() for p in m.parameters()
+            bool(torch.isfinite(t).all())
+            for m in model.parts().values()
+            for t in (*m.parameters(), *m.buffers())
+            if t.is_floating_point()
         )
 
     # ------------------------------------------------------------------ main loop
@@ -195,7 +249,7 @@ class Trainer:
 
         self._device = resolve_device(cfg.device)
         model.to(self._device)
-        self._X = X
+        self._X, self._y = X, y
         self._sampler = ClassBatchSampler(y, model.n_classes, cfg.sampling, cfg.class_weight)
         self._batch_size = min(cfg.batch_size, max(2, X.shape[0]))
         steps_per_epoch = max(1, math.ceil(X.shape[0] / self._batch_size))
@@ -205,27 +259,46 @@ class Trainer:
         history = History()
         seed = cfg.random_state if cfg.random_state is not None else int(torch.seed() % 2**31)
         self.generator.manual_seed(seed)
+        self._dp = None
+        if cfg.privacy is not None:  # before EMA: it may swap layers of the sampling parts
+            from genbalance.training.privacy import PrivateTraining
+
+            self._dp = PrivateTraining(cfg.privacy, model, X.shape[0], self._batch_size, total,
+                                       self.generator)
         if cfg.ema:
             self.emas = {k: EMA(m, cfg.ema) for k, m in model.sampling_parts().items()}
         start_step = 0
+        torch_rng: torch.Tensor | None = None
         if cfg.resume and cfg.checkpoint_path and Path(cfg.checkpoint_path).exists():
             from genbalance.training.checkpoint import load_checkpoint
 
-            start_step, history = load_checkpoint(cfg.checkpoint_path, model, self)
+            with torch.random.fork_rng(devices=[]):  # keep the caller's global RNG untouched
+                start_step, history = load_checkpoint(cfg.checkpoint_path, model, self)
+                torch_rng = torch.get_rng_state()
             history.events.append(f"resumed from {cfg.checkpoint_path} at step {start_step}")
+            if self._dp is not None:
+                self._dp.resume(history)
 
         t0 = time.perf_counter() - history.seconds
         ctx = StepContext(self, model)
         snap = self._snapshot(model)
         model.train(True)
         progress = _progress_bar(cfg.progress, total, start_step)
-        with torch.random.fork_rng(devices=[]), progress as bar:
-            torch.manual_seed(seed + start_step)
+        private = self._dp if self._dp is not None else contextlib.nullcontext()
+        with torch.random.fork_rng(devices=[]), progress as bar, private:
+            if torch_rng is not None:
+                torch.set_rng_state(torch_rng)  # resume exactly where the checkpoint stopped
+            else:
+                torch.manual_seed(seed)
             task = bar.add_task("training", total=total, completed=start_step) if bar else None
             step = start_step
             while step < total:
                 if cfg.time_budget and time.perf_counter() - t0 > cfg.time_budget:
                     history.stopped_early = f"time budget of {cfg.time_budget:g} s spent at step {step}"
+                    history.events.append(history.stopped_early)
+                    break
+                if self._dp is not None and self._dp.exhausted():
+                    history.stopped_early = self._dp.stop_message(step)
                     history.events.append(history.stopped_early)
                     break
                 ctx.step, ctx.progress, ctx.metrics = step, step / max(total, 1), {}
@@ -244,8 +317,7 @@ class Trainer:
                             "the model was restored to its last good state. Lower the learning "
                             "rate, enable grad_clip, or use the 'stable' preset."
                         ) from None
-                    self._restore(model, snap)
-                    self._lower_lr(model)
+                    self._restore_lowered(model, snap)
                     history.events.append(msg + f" and multiplied learning rates by {cfg.rollback_lr_factor}")
                     continue
                 for name, ema in self.emas.items():
@@ -259,12 +331,24 @@ class Trainer:
                     self._checkpoint(model, step, history, t0)
                 if bar is not None:
                     bar.update(task, advance=1, description=_describe(out))
+            # the final checkpoint holds the raw training state (weights that match the Adam
+            # moments, EMA shadows apart) and the training RNG, so a resume continues exactly
+            if cfg.checkpoint_path:
+                self._checkpoint(model, step, history, t0)
         model.train(False)
+        if self._dp is not None:
+            history.privacy = self._dp.summary()
+            self._dp = None
         for name, ema in self.emas.items():
             model.sampling_parts()[name].load_state_dict(ema.shadow.state_dict())
         history.seconds = time.perf_counter() - t0
-        if cfg.checkpoint_path:
-            self._checkpoint(model, step, history, t0)
+        if cfg.health_check and step > start_step:
+            history.health = _health(model, X, y, seed)
+            if history.health.get("any_collapsed"):
+                history.events.append(
+                    "possible mode collapse in classes "
+                    f"{history.health['collapsed_classes']} (see history.health)"
+                )
         self.steps_done = step
         return history
 
@@ -272,7 +356,19 @@ class Trainer:
         from genbalance.training.checkpoint import save_checkpoint
 
         history.seconds = time.perf_counter() - t0
+        if self._dp is not None:
+            history.privacy = self._dp.summary()  # a resume continues the accounting
         save_checkpoint(self.config.checkpoint_path, model, self, step, history)
+
+
+def _health(model: GenerativeModel, X: torch.Tensor, y: torch.Tensor, seed: int) -> dict:
+    """Mode-collapse report with a bounded cost: at most ~2048 generated rows in all."""
+    from genbalance.training.health import diversity_report
+
+    n_classes = int(torch.unique(y).numel())
+    n_per_class = max(16, min(256, 2048 // max(n_classes, 1)))
+    gen = torch.Generator().manual_seed(seed)
+    return diversity_report(model, X, y, n_per_class=n_per_class, generator=gen)
 
 
 def _describe(out: dict[str, float]) -> str:

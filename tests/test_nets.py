@@ -1,0 +1,105 @@
+"""Network blocks: span activations (vectorised), PacGAN packing, minibatch-std, blocks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genbalance.models.base import OutputSpan, default_spans
+from genbalance.models.nets import (
+    DenseBlock,
+    MinibatchStd,
+    ResidualBlock,
+    SpanActivation,
+    linear,
+    norm_layer,
+    one_hot,
+    pack,
+)
+
+SPANS = [
+    OutputSpan(1, "tanh"),
+    OutputSpan(3, "softmax"),
+    OutputSpan(1, "linear"),
+    OutputSpan(2, "sigmoid"),
+    OutputSpan(2, "softmax"),
+]
+
+
+def reference(raw: torch.Tensor) -> torch.Tensor:
+    """The same activations, one span at a time (the slow, obvious way)."""
+    out, start = [], 0
+    for span in SPANS:
+        part = raw[:, start : start + span.size]
+        fn = {
+            "tanh": torch.tanh,
+            "sigmoid": torch.sigmoid,
+            "linear": lambda t: t,
+            "softmax": lambda t: torch.softmax(t, dim=1),
+        }[span.activation]
+        out.append(fn(part))
+        start += span.size
+    return torch.cat(out, dim=1)
+
+
+def test_span_activation_matches_span_by_span_reference():
+    act = SpanActivation(SPANS)
+    raw = torch.randn(16, 9, generator=torch.Generator().manual_seed(0)) * 3
+    assert torch.allclose(act(raw), reference(raw), atol=1e-6)
+
+
+def test_gumbel_softmax_rows_sum_to_one_and_are_reproducible():
+    act = SpanActivation(SPANS)
+    raw = torch.randn(64, 9, generator=torch.Generator().manual_seed(1))
+    a = act(raw, tau=0.2, generator=torch.Generator().manual_seed(7))
+    b = act(raw, tau=0.2, generator=torch.Generator().manual_seed(7))
+    c = act(raw, tau=0.2, generator=torch.Generator().manual_seed(8))
+    assert torch.isfinite(a).all()
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert torch.allclose(a[:, 1:4].sum(1), torch.ones(64), atol=1e-5)
+    assert torch.allclose(a[:, 7:9].sum(1), torch.ones(64), atol=1e-5)
+    # non-softmax columns are untouched by the Gumbel noise
+    assert torch.allclose(a[:, [0, 4, 5, 6]], reference(raw)[:, [0, 4, 5, 6]])
+    # low temperature: draws are nearly one-hot and follow the softmax probabilities
+    logits = torch.tensor([[2.0, 0.0, -1.0]]).repeat(4000, 1)
+    one = SpanActivation([OutputSpan(3, "softmax")])
+    draws = one(logits, tau=0.05, generator=torch.Generator().manual_seed(2))
+    freq = draws.argmax(1).bincount(minlength=3).float() / 4000
+    assert torch.allclose(freq, torch.softmax(logits[0], 0), atol=0.03)
+    assert draws.max(1).values.mean() > 0.95
+
+
+def test_gradients_flow_through_every_span():
+    act = SpanActivation(SPANS)
+    raw = torch.randn(8, 9, requires_grad=True)
+    act(raw, tau=0.5).pow(2).sum().backward()
+    assert torch.isfinite(raw.grad).all() and (raw.grad.abs().sum(0) > 0).all()
+
+
+def test_spans_must_cover_the_data():
+    from genbalance.models import get
+
+    with pytest.raises(ValueError, match="spans cover 3 columns but data_dim=4"):
+        get("gan")(4, 2, default_spans(3))
+
+
+def test_pack_and_minibatch_std():
+    x = torch.arange(14.0).reshape(7, 2)
+    packed = pack(x, 3)
+    assert packed.shape == (2, 6)
+    assert torch.equal(packed[1], torch.tensor([6.0, 7, 8, 9, 10, 11]))
+    assert pack(x, 1) is x
+    h = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
+    out = MinibatchStd()(h)
+    assert out.shape == (2, 3)
+    assert torch.allclose(out[:, 2], torch.ones(2))  # each column has population std 1
+    assert MinibatchStd()(h[:1])[0, 2] == 0.0
+
+
+def test_blocks_and_helpers():
+    assert ResidualBlock(5, 7, "layer")(torch.randn(4, 5)).shape == (4, 12)
+    assert DenseBlock(5, 7, "none", dropout=0.1)(torch.randn(4, 5)).shape == (4, 7)
+    assert hasattr(linear(3, 2, spectral=True), "parametrizations")
+    assert torch.equal(one_hot(torch.tensor([2, 0]), 3), torch.tensor([[0.0, 0, 1], [1, 0, 0]]))
+    with pytest.raises(ValueError, match="unknown norm 'group'"):
+        norm_layer("group", 4)
