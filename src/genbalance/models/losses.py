@@ -67,7 +67,8 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, *cond, gene
     n = min(real.shape[0], fake.shape[0])
     real, fake = real[:n], fake[:n]
     shape = (n,) + (1,) * (real.dim() - 1)
-    eps = torch.rand(shape, generator=generator, device=real.device)
+    gdev = generator.device if generator is not None else real.device  # CPU generator, CUDA net
+    eps = torch.rand(shape, generator=generator, device=gdev).to(real.device)
     x_hat = (eps * real + (1 - eps) * fake).detach().requires_grad_(True)
     cond = tuple(c[:n] for c in cond)
     score = critic(x_hat, *cond)

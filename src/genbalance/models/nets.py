@@ -131,7 +131,8 @@ class SpanActivation(nn.Module):
         if self.has_softmax:
             logits = self.segment_logits(raw)
             if tau is not None:
-                u = torch.rand(logits.shape, generator=generator, device=raw.device)
+                gdev = generator.device if generator is not None else raw.device  # CPU gen, CUDA net
+                u = torch.rand(logits.shape, generator=generator, device=gdev).to(raw.device)
                 gumbel = -torch.log((-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10))
                 logits = (logits + gumbel) / tau
             probs = torch.softmax(logits, dim=-1).nan_to_num(0.0)

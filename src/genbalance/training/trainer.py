@@ -12,6 +12,7 @@ import contextlib
 import copy
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ class TrainerConfig:
     resume: bool = False
     health_check: bool = True  # after fit, store a mode-collapse report in history.health
     privacy: Any = None  # DPConfig | dict | None: DP-SGD on the parts that read real rows
+    amp: bool | str = False  # bf16 autocast on CUDA ("bf16" or True); a no-op with a warning on CPU
 
 
     def __post_init__(self) -> None:
@@ -90,6 +92,8 @@ class TrainerConfig:
             )
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
+        if self.amp not in (False, True, "bf16"):
+            raise ValueError(f"amp must be False, True or 'bf16', got {self.amp!r}")
         if self.privacy is not None:
             from genbalance.training.privacy import DPConfig
 
@@ -156,13 +160,16 @@ class StepContext:
 
     def update(self, name: str, loss: torch.Tensor, retain_graph: bool = False) -> float:
         """Backward, clip, check, step the optimiser ``name``; returns the gradient norm."""
-        if not torch.isfinite(loss):
+        dist = self._trainer.dist
+        if dist is None and not torch.isfinite(loss):  # distributed: NaN spreads, all ranks see it
             raise NonFiniteError(f"loss of {name!r} is {loss.item()} at step {self.step}")
         dp = self._trainer._dp
         opt = dp.optimizers[name] if dp and name in dp.optimizers else self._model.optimizers()[name]
         opt.zero_grad(set_to_none=True)
         loss.backward(retain_graph=retain_graph)
         params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
+        if dist is not None:
+            dist.all_reduce_grads(params)  # data-parallel: every rank steps on the mean gradient
         clip = self._trainer.config.grad_clip
         norm = torch.nn.utils.clip_grad_norm_(params, clip if clip else float("inf"))
         if not torch.isfinite(norm):
@@ -183,11 +190,18 @@ class Trainer:
         self.generator = torch.Generator()
         self.emas: dict[str, EMA] = {}
         self._dp = None  # PrivateTraining while a private fit runs
+        self.dist = None  # distributed.DistContext when data-parallel (set by the caller)
+        self._source = None  # a streaming batch source (genbalance.streaming) instead of X
 
     # ------------------------------------------------------------------ batches
     def _next_batch(self, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor]:
         if self._dp is not None:
             return self._dp.next_batch(self, ctx)  # Poisson sampling of the whole table
+        if self._source is not None:
+            xb, classes = self._source.next_batch(self._batch_size, self.generator)
+            weight = self._source.class_weight
+            ctx.sample_weight = None if weight is None else weight[classes].to(self._device)
+            return xb.to(self._device, non_blocking=True), classes.to(self._device)
         idx, classes = self._sampler.sample(self._batch_size, self.generator)
         weight = self._sampler.class_weight
         ctx.sample_weight = None if weight is None else weight[classes].to(self._device)
@@ -234,8 +248,17 @@ class Trainer:
 
     # ------------------------------------------------------------------ main loop
     def fit(self, model: GenerativeModel, X: torch.Tensor, y: torch.Tensor) -> History:
-        """Train ``model`` in place and return its :class:`History`."""
+        """Train ``model`` in place and return its :class:`History`.
+
+        ``X`` may also be a streaming batch source (``genbalance.streaming.StreamingSource``,
+        with ``y=None``): batches then come from it and only a bounded sample is held.
+        """
         cfg = self.config
+        self._source = X if hasattr(X, "next_batch") else None
+        if self._source is not None:
+            if cfg.privacy is not None:
+                raise ValueError("privacy (DP-SGD) needs the whole table in memory, not a stream")
+            X, y = self._source.health_data()
         X = torch.as_tensor(X, dtype=torch.float32)
         y = torch.as_tensor(y, dtype=torch.long)
         if X.ndim < 2 or X.shape[0] == 0:
@@ -251,14 +274,18 @@ class Trainer:
         model.to(self._device)
         self._X, self._y = X, y
         self._sampler = ClassBatchSampler(y, model.n_classes, cfg.sampling, cfg.class_weight)
-        self._batch_size = min(cfg.batch_size, max(2, X.shape[0]))
-        steps_per_epoch = max(1, math.ceil(X.shape[0] / self._batch_size))
+        n_rows = self._source.n_rows if self._source is not None else X.shape[0]
+        world = self.dist.world_size if self.dist is not None else 1
+        rank = self.dist.rank if self.dist is not None else 0
+        # data-parallel: each rank takes its share of the batch, so the global batch is unchanged
+        self._batch_size = min(max(1, math.ceil(cfg.batch_size / world)), max(2, n_rows))
+        steps_per_epoch = max(1, math.ceil(n_rows / (self._batch_size * world)))
         total = cfg.epochs * steps_per_epoch
         if cfg.max_steps is not None:
             total = min(total, cfg.max_steps) if cfg.epochs else cfg.max_steps
         history = History()
         seed = cfg.random_state if cfg.random_state is not None else int(torch.seed() % 2**31)
-        self.generator.manual_seed(seed)
+        self.generator.manual_seed(seed + 7919 * rank)  # each rank its own batches and noise
         self._dp = None
         if cfg.privacy is not None:  # before EMA: it may swap layers of the sampling parts
             from genbalance.training.privacy import PrivateTraining
@@ -279,6 +306,9 @@ class Trainer:
             if self._dp is not None:
                 self._dp.resume(history)
 
+        if self.dist is not None:
+            self.dist.broadcast_model(model)  # every rank starts from rank 0's weights
+        autocast = _autocast(cfg.amp, self._device, history)
         t0 = time.perf_counter() - history.seconds
         ctx = StepContext(self, model)
         snap = self._snapshot(model)
@@ -289,11 +319,14 @@ class Trainer:
             if torch_rng is not None:
                 torch.set_rng_state(torch_rng)  # resume exactly where the checkpoint stopped
             else:
-                torch.manual_seed(seed)
+                torch.manual_seed(seed + 7919 * rank)
             task = bar.add_task("training", total=total, completed=start_step) if bar else None
             step = start_step
             while step < total:
-                if cfg.time_budget and time.perf_counter() - t0 > cfg.time_budget:
+                spent = bool(cfg.time_budget) and time.perf_counter() - t0 > cfg.time_budget
+                if self.dist is not None and cfg.time_budget:
+                    spent = self.dist.any_flag(spent)  # ranks stop at the same step
+                if spent:
                     history.stopped_early = f"time budget of {cfg.time_budget:g} s spent at step {step}"
                     history.events.append(history.stopped_early)
                     break
@@ -304,7 +337,8 @@ class Trainer:
                 ctx.step, ctx.progress, ctx.metrics = step, step / max(total, 1), {}
                 try:
                     xb, yb = self._next_batch(ctx)
-                    out = model.train_step(xb, yb, ctx)
+                    with autocast:
+                        out = model.train_step(xb, yb, ctx)
                     if not all(math.isfinite(v) for v in out.values()) or not self._weights_finite(model):
                         raise NonFiniteError(f"non-finite metrics or weights at step {step}: {out}")
                 except NonFiniteError as exc:
@@ -336,13 +370,15 @@ class Trainer:
             if cfg.checkpoint_path:
                 self._checkpoint(model, step, history, t0)
         model.train(False)
+        if self.dist is not None:
+            self.dist.sync_buffers(model)  # e.g. BatchNorm running stats: rank 0's everywhere
         if self._dp is not None:
             history.privacy = self._dp.summary()
             self._dp = None
         for name, ema in self.emas.items():
             model.sampling_parts()[name].load_state_dict(ema.shadow.state_dict())
         history.seconds = time.perf_counter() - t0
-        if cfg.health_check and step > start_step:
+        if cfg.health_check and step > start_step and (self.dist is None or self.dist.is_writer):
             history.health = _health(model, X, y, seed)
             if history.health.get("any_collapsed"):
                 history.events.append(
@@ -355,10 +391,33 @@ class Trainer:
     def _checkpoint(self, model: GenerativeModel, step: int, history: History, t0: float) -> None:
         from genbalance.training.checkpoint import save_checkpoint
 
+        if self.dist is not None and not self.dist.is_writer:
+            return  # rank 0 alone writes checkpoints
         history.seconds = time.perf_counter() - t0
         if self._dp is not None:
             history.privacy = self._dp.summary()  # a resume continues the accounting
         save_checkpoint(self.config.checkpoint_path, model, self, step, history)
+
+
+def _autocast(amp: bool | str, device: torch.device, history: History):
+    """bf16 autocast on CUDA when asked and supported; otherwise a no-op (noted in history).
+
+    bf16 keeps float32's exponent range, so no loss scaling is needed and the NaN rollback
+    logic stays valid; fp16 is not offered for that reason.
+    """
+    if not amp:
+        return contextlib.nullcontext()
+    if device.type != "cuda":
+        msg = f"amp={amp!r} ignored: mixed precision runs on CUDA only (device is {device})"
+        warnings.warn(msg, UserWarning, stacklevel=3)
+        history.events.append(msg)
+        return contextlib.nullcontext()
+    if not torch.cuda.is_bf16_supported():
+        msg = "amp ignored: this GPU has no bf16 support (fp16 without loss scaling is unsafe)"
+        warnings.warn(msg, UserWarning, stacklevel=3)
+        history.events.append(msg)
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16)
 
 
 def _health(model: GenerativeModel, X: torch.Tensor, y: torch.Tensor, seed: int) -> dict:
