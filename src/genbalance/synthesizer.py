@@ -20,7 +20,7 @@ from genbalance.encoders.tabular import TabularEncoder
 from genbalance.io import ModelFileError, load_bundle, save_bundle
 from genbalance.schema import _py, as_frame
 from genbalance.training.stabilizers import get_recipe
-from genbalance.training.trainer import History, Trainer, TrainerConfig
+from genbalance.training.trainer import History, Trainer, TrainerConfig, resolve_device
 
 FILE_KIND = "synthesizer"
 
@@ -104,8 +104,12 @@ class Synthesizer:
         }
         return TrainerConfig(**options)
 
-    def fit(self, X: Any, y: Any = None) -> Synthesizer:
-        """Learn the table ``X`` (DataFrame or 2-D array), conditional on labels ``y``."""
+    def fit(self, X: Any, y: Any = None, *, dist: Any = None) -> Synthesizer:
+        """Learn the table ``X`` (DataFrame or 2-D array), conditional on labels ``y``.
+
+        ``dist``: a :class:`genbalance.training.distributed.DistContext` for data-parallel
+        training (every rank calls ``fit`` on the same table; see docs/scale.md).
+        """
         frame, origin = as_frame(X)
         if y is None:
             labels = np.zeros(len(frame), dtype=np.int64)
@@ -126,6 +130,12 @@ class Synthesizer:
             **self.encoder_options,
         ).fit(frame)
         Z = torch.from_numpy(self.encoder_.transform(frame))
+        self._train(Z, torch.from_numpy(codes), len(frame), dist)
+        return self
+
+    def _train(self, data: Any, labels: Any, n_rows: int, dist: Any = None) -> None:
+        """Build the family on the fitted encoder and train it on ``data`` (a tensor, or a
+        streaming batch source with ``labels=None``)."""
         recipe_gan: dict[str, Any] = {}
         recipe_trainer: dict[str, Any] = {}
         family = models.get(self.model)
@@ -140,9 +150,10 @@ class Synthesizer:
                 self.encoder_.output_dim, len(self.classes_), self.encoder_.spans,
                 **{**recipe_gan, **self.model_options},
             )
-        config = self._trainer_config(len(frame), recipe_trainer)
-        self.history_: History = Trainer(config).fit(self.model_, Z, torch.from_numpy(codes))
-        return self
+        config = self._trainer_config(n_rows, recipe_trainer)
+        trainer = Trainer(config)
+        trainer.dist = dist
+        self.history_: History = trainer.fit(self.model_, data, labels)
 
     # ------------------------------------------------------------------ sampling
     def _check_fitted(self) -> None:
@@ -174,8 +185,12 @@ class Synthesizer:
         )
         out = []
         codes_t = torch.as_tensor(codes, dtype=torch.long)
-        for chunk in torch.split(codes_t, 65_536):
-            out.append(self.model_.generate(chunk, gen).cpu())
+        device = resolve_device(self.device)  # CUDA when there is one (device="auto")
+        if self.model_.device != device:
+            self.model_.to(device)
+        with torch.inference_mode():
+            for chunk in torch.split(codes_t, 65_536):
+                out.append(self.model_.generate(chunk.to(device), gen).cpu())
         if not out:
             return np.zeros((0, self.encoder_.output_dim), dtype=np.float32)
         return torch.cat(out).numpy()
