@@ -29,5 +29,18 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format src tests benchmarks
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 
+# Benchmark-only packages (../shared/BENCHMARK.md). --no-deps: smote-variants declares
+# tensorflow/keras/mkl it does not import for our samplers, rdt pins pandas<3 (works with 3.x),
+# and ctgan would pull a new torch; their light run-time deps are installed next, torch pinned.
+bench-deps: $(STAMP)
+	$(PY) -m pip install -q --no-deps ctgan rdt smote-variants
+	$(PY) -m pip install -q torch==2.13.0 tqdm Faker minisom metric-learn seaborn
+	$(PY) -c "import ctgan, smote_variants"
+
+# The baselines on the development subset (docs/benchmark.md has the full-run commands).
+bench: bench-deps
+	$(VENV)/bin/genbalance bench run -d dev -s none,ros,smote,borderline,adasyn,polyfit,prowsyn \
+		--name dev -j 2
+
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
