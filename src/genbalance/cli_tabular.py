@@ -124,6 +124,12 @@ def register(app: typer.Typer) -> None:
         time_budget: Annotated[float | None, typer.Option(help="Seconds of training at most.")] = None,
         preset: Annotated[str | None, typer.Option(help="GAN stabiliser preset.")] = None,
         checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint file; resumed if present.")] = None,
+        stream: Annotated[bool, typer.Option("--stream", help="Read the table in chunks (bigger than memory).")] = False,
+        chunk_rows: Annotated[int | None, typer.Option(help="Rows per chunk when streaming (implies --stream).")] = None,
+        memory_budget: Annotated[str | None, typer.Option(help="e.g. 2GiB: sets the chunk size (implies --stream).")] = None,
+        distributed: Annotated[bool, typer.Option("--distributed", help="Data-parallel; launch with torchrun.")] = False,
+        device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
+        amp: Annotated[bool, typer.Option("--amp", help="bf16 mixed precision (CUDA only).")] = False,
         seed: SeedOpt = 0,
         force: ForceOpt = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
@@ -132,20 +138,41 @@ def register(app: typer.Typer) -> None:
         from genbalance.synthesizer import Synthesizer
         from genbalance.tables import read_table, split_target
 
+        dist_ctx = None
         try:
             if output.exists() and not force:
                 raise FileExistsError(f"{output} exists; pass --force to overwrite it")
-            frame = read_table(data)
-            X, y = (split_target(frame, target, str(data)) if target else (frame, None))
-            trainer_options = {}
+            if distributed:
+                from genbalance.training.distributed import init_from_env
+
+                dist_ctx, device = init_from_env(device)
+            writer = dist_ctx is None or dist_ctx.is_writer
+            trainer_options: dict[str, Any] = {"amp": amp}
             if checkpoint is not None:
-                trainer_options = {"checkpoint_path": str(checkpoint), "checkpoint_every": 100, "resume": True}
+                trainer_options.update(checkpoint_path=str(checkpoint), checkpoint_every=100, resume=True)
             synth = Synthesizer(model, preset=preset, epochs=_epochs(epochs), time_budget=time_budget,
-                                progress=not quiet, random_state=seed, trainer_options=trainer_options)
-            synth.fit(X, y)
-            synth.save(output, overwrite=force)
+                                progress=not quiet and writer, random_state=seed, device=device,
+                                trainer_options=trainer_options)
+            if stream or chunk_rows is not None or memory_budget is not None:
+                from genbalance.streaming import fit_file
+
+                fit_file(synth, data, target, chunk_rows=chunk_rows, memory_budget=memory_budget,
+                         dist=dist_ctx)
+            else:
+                frame = read_table(data)
+                X, y = (split_target(frame, target, str(data)) if target else (frame, None))
+                synth.fit(X, y, dist=dist_ctx)
+            if writer:  # rank 0 alone writes the model file
+                synth.save(output, overwrite=force)
         except (ValueError, FileExistsError, FileNotFoundError, RuntimeError) as exc:
             _fail(exc)
+        finally:
+            if dist_ctx is not None:
+                from genbalance.training.distributed import shutdown
+
+                shutdown()
+        if not writer:
+            return
         h = synth.history_
         console.print(f"trained {model} for {len(h.steps)} steps in {h.seconds:.1f} s -> {output}")
         for event in h.events:
@@ -158,33 +185,30 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Path, typer.Option("--output", "-o", help="Table to write.")],
         label: Annotated[str | None, typer.Option("--class", help="Generate rows of this class only.")] = None,
         target: Annotated[str, typer.Option("--target", "-t", help="Name of the label column written.")] = "class",
+        chunk_rows: Annotated[int, typer.Option(help="Rows generated and written at a time.")] = 100_000,
         seed: SeedOpt = 0,
         force: ForceOpt = False,
     ) -> None:
-        """Generate rows from a saved synthesizer."""
-        import numpy as np
-
+        """Generate rows from a saved synthesizer (written in chunks: any -n fits in memory)."""
+        from genbalance.streaming import sample_to_file
         from genbalance.synthesizer import Synthesizer
-        from genbalance.tables import table_format, write_table
+        from genbalance.tables import table_format
 
         try:
             table_format(output)
             if n < 0:
                 raise ValueError(f"-n must be >= 0, got {n}")
+            if output.exists() and not force:
+                raise FileExistsError(f"{output} exists; pass --force to overwrite it")
             synth = Synthesizer.load(model_file)
+            chosen = None
             if label is not None:
                 known = {str(c): c for c in synth.classes_}
                 if label not in known:
                     raise ValueError(f"unknown class {label!r}; the model knows {sorted(known)}")
-                codes = synth.label_codes([known[label]] * n) if n else np.zeros(0, dtype=int)
-            else:
-                rng = np.random.default_rng(seed)
-                p = synth.class_counts_ / synth.class_counts_.sum()
-                codes = rng.choice(len(synth.classes_), size=n, p=p)
-            rows = synth.encoder_.inverse_transform(synth.sample_encoded(codes, seed), random_state=seed)
-            if len(synth.classes_) > 1:
-                rows[target] = synth.classes_[codes]
-            write_table(rows, output, force=force)
+                chosen = known[label]
+            sample_to_file(synth, n, output, label=chosen, target=target, chunk_rows=chunk_rows,
+                           random_state=seed, force=force)
         except (ValueError, FileExistsError, FileNotFoundError, RuntimeError) as exc:
             _fail(exc)
         console.print(f"wrote {n} rows to {output}")
