@@ -1,0 +1,1 @@
+"""Benchmarks of genbalance; the harness itself lives in :mod:`genbalance.bench`."""

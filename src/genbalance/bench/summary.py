@@ -1,0 +1,291 @@
+"""Turn benchmark cells into per_dataset.csv, summary.md and ranks.png.
+
+Samplers may cover different datasets (CTGAN is slow, a run may be cut short): every table
+says on how many datasets it stands. Ranks are computed on the datasets where *all* compared
+samplers have complete results (every planned fold of every seed they ran).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from genbalance.bench.evaluate import METRICS
+
+KEY = ["dataset", "sampler", "n_folds", "seed", "fold"]
+METRIC_NAMES = {
+    "roc_auc": "ROC-AUC",
+    "f1": "minority F1",
+    "gmean": "G-mean",
+    "bal_acc": "balanced accuracy",
+}
+BASELINE_ORDER = ["none", "ros", "smote", "borderline", "adasyn", "polyfit", "prowsyn", "ctgan"]
+
+
+def cells_frame(cells: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per cell and classifier."""
+    rows = []
+    for c in cells:
+        base = {k: c[k] for k in KEY}
+        base.update(
+            fit_seconds=c["fit_seconds"],
+            fallback=bool(c["fallback"]),
+            error=c.get("error") or "",
+            planned_folds=",".join(str(f) for f in c.get("planned_folds", [c["fold"]])),
+        )
+        for clf, metrics in c["classifiers"].items():
+            rows.append({**base, "classifier": clf, **{m: metrics[m] for m in METRICS}})
+    columns = KEY + ["classifier", *METRICS, "fit_seconds", "fallback", "error", "planned_folds"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def merge_cells(cached: pd.DataFrame, stored: pd.DataFrame | None) -> pd.DataFrame:
+    """Cache cells, plus stored rows (results/<run>/cells.csv) that the cache no longer has."""
+    if stored is None or stored.empty:
+        return cached
+    frame = pd.concat([cached, stored], ignore_index=True)
+    frame["error"] = frame["error"].fillna("").astype(str)
+    frame["planned_folds"] = frame["planned_folds"].astype(str)
+    return frame.drop_duplicates(KEY + ["classifier"], keep="first").reset_index(drop=True)
+
+
+def sampler_order(names) -> list[str]:
+    names = list(dict.fromkeys(names))
+    first = [n for n in BASELINE_ORDER if n in names]
+    return first + sorted(n for n in names if n not in BASELINE_ORDER)
+
+
+def per_dataset(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean over classifiers, folds and seeds per dataset x sampler, with fit time and flags."""
+    by_cell = frame.groupby(KEY, as_index=False).agg(
+        **{m: (m, "mean") for m in METRICS},
+        fit_seconds=("fit_seconds", "first"),
+        fallback=("fallback", "first"),
+        error=("error", "first"),
+        planned_folds=("planned_folds", "first"),
+    )
+    rows = []
+    for (dataset, sampler), g in by_cell.groupby(["dataset", "sampler"], sort=False):
+        complete = True
+        for _, run in g.groupby(["n_folds", "seed"]):
+            planned = {int(f) for f in str(run["planned_folds"].iloc[0]).split(",") if f != ""}
+            complete &= planned <= set(run["fold"].astype(int))
+        errors = sorted({e for e in g["error"] if e})
+        rows.append(
+            {
+                "dataset": dataset,
+                "sampler": sampler,
+                **{m: g[m].mean() for m in METRICS},
+                "fit_seconds": g["fit_seconds"].mean(),
+                "cells": len(g),
+                "fallback_folds": int(g["fallback"].sum()),
+                "complete": complete,
+                "first_error": errors[0] if errors else "",
+            }
+        )
+    out = pd.DataFrame(rows)
+    order = {s: i for i, s in enumerate(sampler_order(out["sampler"]))}
+    return out.sort_values(
+        ["dataset", "sampler"], key=lambda s: s.map(order) if s.name == "sampler" else s
+    )
+
+
+def _wide(table: pd.DataFrame, value: str) -> pd.DataFrame:
+    return table.pivot(index="dataset", columns="sampler", values=value)
+
+
+def mean_ranks(table: pd.DataFrame, samplers: list[str]) -> tuple[pd.DataFrame, int]:
+    """Mean rank (1 = best, ties averaged) per metric on datasets all ``samplers`` cover."""
+    ranks, n = {}, 0
+    for m in METRICS:
+        wide = _wide(table, m)[samplers].dropna()
+        n = len(wide)
+        ranks[m] = wide.rank(axis=1, ascending=False, method="average").mean()
+    return pd.DataFrame(ranks).loc[samplers], n
+
+
+def win_tie_loss(
+    table: pd.DataFrame, reference: str, metric: str
+) -> dict[str, tuple[int, int, int]]:
+    """Per sampler: datasets it beats / ties (equal at 3 decimals) / loses to ``reference``."""
+    wide = _wide(table, metric).round(3)
+    out = {}
+    for s in wide.columns:
+        if s == reference:
+            continue
+        pair = wide[[s, reference]].dropna()
+        diff = pair[s] - pair[reference]
+        out[s] = (int((diff > 0).sum()), int((diff == 0).sum()), int((diff < 0).sum()))
+    return out
+
+
+def time_ratio(table: pd.DataFrame, reference: str) -> dict[str, tuple[float, int]]:
+    """Median over shared datasets of fit seconds / reference's fit seconds, and how many."""
+    wide = _wide(table, "fit_seconds")
+    out = {}
+    for s in wide.columns:
+        if s == reference:
+            out[s] = (1.0, int(wide[s].notna().sum()))
+            continue
+        pair = wide[[s, reference]].dropna()
+        pair = pair[pair[reference] > 0]
+        out[s] = (float((pair[s] / pair[reference]).median()) if len(pair) else np.nan, len(pair))
+    return out
+
+
+def _md_table(header: list[str], rows: list[list[Any]]) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return "—" if np.isnan(v) else f"{v:.3f}" if abs(v) < 100 else f"{v:.0f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _comparison(
+    table: pd.DataFrame, samplers: list[str], title: str
+) -> tuple[str, pd.DataFrame, int]:
+    ranks, n = mean_ranks(table, samplers)
+    common = _wide(table, METRICS[0])[samplers].dropna().index
+    sub = table[table["dataset"].isin(common)]
+    means = sub.groupby("sampler")[list(METRICS)].mean().loc[samplers]
+    header = (
+        ["sampler"]
+        + [f"{METRIC_NAMES[m]}" for m in METRICS]
+        + [f"rank {METRIC_NAMES[m]}" for m in METRICS]
+    )
+    rows = [[s, *means.loc[s].tolist(), *ranks.loc[s].tolist()] for s in samplers]
+    text = f"### {title}\n\nOn the **{n} datasets** where all {len(samplers)} samplers have "
+    text += "complete results. Metrics: mean over datasets (each the mean over classifiers, folds "
+    text += "and seeds); ranks: 1 = best, ties averaged.\n\n" + _md_table(header, rows)
+    return text, ranks, n
+
+
+def summarize_table(table: pd.DataFrame, run_name: str, out_dir: Path | None = None) -> str:
+    """summary.md text (and ranks.png in ``out_dir``) from the per-dataset table."""
+    done = table[table["complete"]]
+    samplers = sampler_order(done["sampler"])
+    coverage = done.groupby("sampler")["dataset"].nunique().reindex(samplers)
+    n_all = table["dataset"].nunique()
+    parts = [
+        f"# Benchmark `{run_name}`\n",
+        "Generated by `genbalance bench summarize`; protocol in docs/benchmark.md. "
+        f"{n_all} datasets appear in this run.\n",
+        "## Coverage\n",
+        _md_table(
+            ["sampler", "datasets (complete)", "partial", "fallback folds", "mean fit s / fold"],
+            [
+                [
+                    s,
+                    int(coverage[s]),
+                    int(((table["sampler"] == s) & ~table["complete"]).sum()),
+                    int(table.loc[table["sampler"] == s, "fallback_folds"].sum()),
+                    float(done.loc[done["sampler"] == s, "fit_seconds"].mean()),
+                ]
+                for s in samplers
+            ],
+        ),
+        "\nA fallback fold is one where the sampler failed (its error is in per_dataset.csv) and "
+        "the fold was scored without resampling.\n",
+        "## Mean metrics and mean ranks\n",
+    ]
+    plots = []
+    full = [s for s in samplers if coverage[s] == coverage.max()]
+    text, ranks, n = _comparison(done, full, f"Samplers with the widest coverage ({len(full)})")
+    parts.append(text + "\n")
+    plots.append((f"{len(full)} samplers, {n} datasets", ranks))
+    if len(full) < len(samplers):
+        text, ranks, n = _comparison(done, samplers, f"All {len(samplers)} samplers")
+        parts.append(text + "\n")
+        plots.append((f"all {len(samplers)} samplers, {n} datasets", ranks))
+    for ref in ("smote", "ctgan"):
+        if ref not in samplers:
+            parts.append(f"## Win/tie/loss against {ref}\n\n{ref} is not in this run.\n")
+            continue
+        parts.append(
+            f"## Win/tie/loss against {ref}\n\nPer dataset, on the datasets both cover "
+            "(tie = equal at 3 decimals).\n"
+        )
+        wtl = {m: win_tie_loss(done, ref, m) for m in METRICS}
+        rows = []
+        for s in samplers:
+            if s == ref:
+                continue
+            shared = sum(wtl[METRICS[0]][s])
+            rows.append([s, shared, *["/".join(map(str, wtl[m][s])) for m in METRICS]])
+        parts.append(_md_table(["sampler", "datasets"] + [METRIC_NAMES[m] for m in METRICS], rows))
+        parts.append("")
+    parts.append(
+        "## Fit time\n\nFit + resample wall time of one training fold, median over the "
+        "datasets both samplers cover of the per-dataset ratio (mean over folds).\n"
+    )
+    ratios = {ref: time_ratio(done, ref) for ref in ("ctgan", "smote") if ref in samplers}
+    header = ["sampler"] + [f"× {ref} (datasets)" for ref in ratios]
+    rows = []
+    for s in samplers:
+        row: list[Any] = [s]
+        for ref in ratios:
+            value, k = ratios[ref].get(s, (np.nan, 0))
+            row.append(f"{value:.3g} ({k})" if k else "—")
+        rows.append(row)
+    parts.append(_md_table(header, rows) if ratios else "Neither ctgan nor smote is in this run.")
+    markdown = "\n".join(parts) + "\n"
+    if out_dir is not None:
+        _plot_ranks(plots, Path(out_dir) / "ranks.png")
+    return markdown
+
+
+def _plot_ranks(plots: list[tuple[str, pd.DataFrame]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(plots), figsize=(7 * len(plots), 4.5), squeeze=False)
+    for ax, (title, ranks) in zip(axes[0], plots, strict=True):
+        samplers = list(ranks.index)
+        width = 0.8 / len(samplers)
+        x = np.arange(len(METRICS))
+        for i, s in enumerate(samplers):
+            ax.bar(x + i * width - 0.4 + width / 2, ranks.loc[s, list(METRICS)], width, label=s)
+        ax.set_xticks(x, [METRIC_NAMES[m] for m in METRICS])
+        ax.set_ylabel("mean rank (lower is better)")
+        ax.set_title(title)
+        ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def summarize(
+    run_name: str,
+    *,
+    cache_dir: Path | str,
+    results_dir: Path | str,
+) -> Path:
+    """Write ``cells.csv``, ``per_dataset.csv``, ``summary.md`` and ``ranks.png`` for a run.
+
+    Reads the run's cache and the ``cells.csv`` stored by an earlier summary (so a fresh
+    clone, which has no cache, can regenerate the summary). Returns the output folder.
+    """
+    from genbalance.bench.runner import read_cells
+
+    out = Path(results_dir) / run_name
+    stored_path = out / "cells.csv"
+    stored = pd.read_csv(stored_path, keep_default_na=False) if stored_path.is_file() else None
+    if stored is not None:
+        stored["fallback"] = stored["fallback"].astype(str).str.lower().eq("true")
+    frame = merge_cells(cells_frame(read_cells(cache_dir, run_name)), stored)
+    if frame.empty:
+        raise ValueError(f"no results for run {run_name!r} in {cache_dir} or {stored_path}")
+    out.mkdir(parents=True, exist_ok=True)
+    frame.sort_values(KEY + ["classifier"]).to_csv(stored_path, index=False, float_format="%.6g")
+    table = per_dataset(frame)
+    table.to_csv(out / "per_dataset.csv", index=False, float_format="%.6g")
+    (out / "summary.md").write_text(summarize_table(table, run_name, out))
+    return out
