@@ -119,6 +119,10 @@ def run_cell(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             sampler_ = definition.make(seed, info)  # imports happen here, outside the timing
+            if hasattr(sampler_, "get_params"):  # which defaults a cached cell was made with
+                cell["sampler_params"] = {
+                    k: repr(v) for k, v in sampler_.get_params(deep=False).items()
+                }
             start = time.perf_counter()
             X_res, y_res = sampler_.fit_resample(X_tr, y_tr)
         y_res = np.asarray(y_res)
