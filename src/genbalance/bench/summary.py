@@ -7,6 +7,7 @@ samplers have complete results (every planned fold of every seed they ran).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -268,8 +269,17 @@ def _plot_ranks(plots: list[tuple[str, pd.DataFrame]], path: Path) -> None:
         ax.set_title(title)
         ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.png")
+    fig.savefig(tmp, dpi=110)
+    os.replace(tmp, path)
     plt.close(fig)
+
+
+def _write(path: Path, text: str) -> None:
+    """Atomic: two runs of the same name may summarise at the same time."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def summarize(
@@ -294,8 +304,11 @@ def summarize(
     if frame.empty:
         raise ValueError(f"no results for run {run_name!r} in {cache_dir} or {stored_path}")
     out.mkdir(parents=True, exist_ok=True)
-    frame.sort_values(KEY + ["classifier"]).to_csv(stored_path, index=False, float_format="%.6g")
+    _write(
+        stored_path,
+        frame.sort_values(KEY + ["classifier"]).to_csv(index=False, float_format="%.6g"),
+    )
     table = per_dataset(frame)
-    table.to_csv(out / "per_dataset.csv", index=False, float_format="%.6g")
-    (out / "summary.md").write_text(summarize_table(table, run_name, out, protocol_line(frame)))
+    _write(out / "per_dataset.csv", table.to_csv(index=False, float_format="%.6g"))
+    _write(out / "summary.md", summarize_table(table, run_name, out, protocol_line(frame)))
     return out
