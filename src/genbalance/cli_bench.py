@@ -13,6 +13,7 @@ console = Console(stderr=True)
 bench_app = typer.Typer(
     help="Benchmark genbalance against the SMOTE family and CTGAN on the bundled KEEL datasets.",
     no_args_is_help=True,
+    add_completion=False,
 )
 
 RunOpt = Annotated[str, typer.Option("--name", help="Run name: cache and results folder.")]
