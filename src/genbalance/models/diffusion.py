@@ -34,7 +34,7 @@ SCHEDULES = ("cosine", "linear")
 DEFAULTS: dict[str, Any] = {
     "timesteps": 100,
     "schedule": "cosine",
-    "hidden": [256, 256, 256],
+    "hidden": [256, 256],
     "embed_dim": 128,  # width of the input projection and of the time / class embeddings
     "dropout": 0.0,
     "lr": 1e-3,
@@ -47,7 +47,7 @@ DEFAULTS: dict[str, Any] = {
 #: so ``GenerativeOverSampler(model="diffusion")`` uses it with the synthesizer's step budget.
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "tabular": {
-        "hyper": {"timesteps": 100, "hidden": [256, 256, 256], "lr": 1e-3},
+        "hyper": {"timesteps": 100, "hidden": [256, 256], "lr": 1e-3},
         "trainer": {"epochs": 0, "max_steps": 4000, "batch_size": 256},
     },
     "fast": {
@@ -127,6 +127,7 @@ class _Denoiser(nn.Module):
         self.mlp = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``t`` has one timestep per row, or a single one shared by all rows."""
         cond = self.time(timestep_embedding(t, self.embed)) + self.label(y)
         return self.mlp(self.proj(x) + cond)
 
@@ -294,7 +295,7 @@ class TabDDPM(GenerativeModel):
             groups = self._sample_groups(uniform, generator)
         for step in reversed(range(self.hyper["timesteps"])):
             t = torch.full((n,), step, dtype=torch.long, device=self.device)
-            raw = self.net(self._assemble(num, groups), t, y)
+            raw = self.net(self._assemble(num, groups), t[:1], y)  # one time embedding, broadcast
             if self.num_idx.numel():
                 eps = raw[:, self.num_idx]
                 x0 = (num - s.sqrt_1m_abar[step] * eps) / s.sqrt_abar[step]
