@@ -257,17 +257,26 @@ def _plot_ranks(plots: list[tuple[str, pd.DataFrame]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(plots), figsize=(7 * len(plots), 4.5), squeeze=False)
+    fig, axes = plt.subplots(1, len(plots), figsize=(7 * len(plots), 5), squeeze=False)
     for ax, (title, ranks) in zip(axes[0], plots, strict=True):
         samplers = list(ranks.index)
         width = 0.8 / len(samplers)
         x = np.arange(len(METRICS))
+        colors = plt.get_cmap("tab20")
         for i, s in enumerate(samplers):
-            ax.bar(x + i * width - 0.4 + width / 2, ranks.loc[s, list(METRICS)], width, label=s)
+            ax.bar(
+                x + i * width - 0.4 + width / 2,
+                ranks.loc[s, list(METRICS)],
+                width,
+                label=s,
+                color=colors(i % 20),
+            )
         ax.set_xticks(x, [METRIC_NAMES[m] for m in METRICS])
         ax.set_ylabel("mean rank (lower is better)")
         ax.set_title(title)
-        ax.legend(fontsize=7, ncol=2)
+        ax.legend(
+            fontsize=7, ncol=min(len(samplers), 5), loc="upper center", bbox_to_anchor=(0.5, -0.08)
+        )
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.png")
     fig.savefig(tmp, dpi=110)
