@@ -22,10 +22,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from genbalance import models
 from genbalance.schema import check_X_y as _check_frame_and_labels
+from genbalance.schema import check_labels
 from genbalance.schema import restore_output
 from genbalance.synthesizer import Synthesizer
 
 FILTERS = ("none", "knn")
+GENERATIONS = ("sample", "interpolate", "hybrid")
 
 
 class GenerativeOverSampler(BaseOverSampler):
@@ -50,6 +52,16 @@ class GenerativeOverSampler(BaseOverSampler):
     filter : {"none", "knn"}
         "knn" drops generated rows whose ``k_neighbors`` nearest real rows all belong to
         other classes (deep inside another class's region) and generates replacements.
+    generation : {"sample", "interpolate", "hybrid"}
+        How new rows are made. "sample" draws them from the model's prior (fresh noise).
+        "interpolate" needs a family with an encoder (``vae``): real rows of the class are
+        mapped to their posterior means, a new point is drawn on the segment between a row
+        and one of its ``k_neighbors`` nearest same-class neighbours *in the learned latent
+        space*, and decoded with the class label -- SMOTE's idea, but on the model's
+        manifold, so mixed column types, modes and correlations come out right. "hybrid"
+        makes ``interpolation_share`` of the rows by interpolation and the rest by sampling.
+    interpolation_share : float in [0, 1]
+        Share of interpolated rows when ``generation="hybrid"``.
     model_options, trainer_options, encoder_options : dict
         Passed to the family, to :class:`~genbalance.training.trainer.TrainerConfig` and to
         :class:`~genbalance.encoders.tabular.TabularEncoder`.
@@ -71,6 +83,8 @@ class GenerativeOverSampler(BaseOverSampler):
         "time_budget": [Interval(Real, 0, None, closed="neither"), None],
         "preset": [str, None],
         "filter": [StrOptions(set(FILTERS))],
+        "generation": [StrOptions(set(GENERATIONS))],
+        "interpolation_share": [Interval(Real, 0, 1, closed="both")],
         "k_neighbors": [Interval(Integral, 1, None, closed="left")],
         "model_options": [dict, None],
         "trainer_options": [dict, None],
@@ -91,12 +105,16 @@ class GenerativeOverSampler(BaseOverSampler):
         preset: str | None = None,
         filter: str = "none",  # noqa: A002 - the natural name for users
         k_neighbors: int = 5,
+        generation: str = "sample",
+        interpolation_share: float = 0.5,
         model_options: dict | None = None,
         trainer_options: dict | None = None,
         encoder_options: dict | None = None,
         progress: bool = False,
     ) -> None:
         super().__init__(sampling_strategy=sampling_strategy)
+        self.generation = generation
+        self.interpolation_share = interpolation_share
         self.model = model
         self.random_state = random_state
         self.categorical_features = categorical_features
@@ -119,6 +137,12 @@ class GenerativeOverSampler(BaseOverSampler):
         return tags
 
     # ------------------------------------------------------------------ validation
+    def fit_resample(self, X, y, **params):
+        # before imbalanced-learn's generic "Unknown label type": say what is wrong with y
+        if np.ndim(y) == 1:  # 2-D one-vs-all indicators are imbalanced-learn's to check
+            check_labels(y, allow_float=False)
+        return super().fit_resample(X, y, **params)
+
     def _check_X_y(self, X, y, accept_sparse=None):
         """Validate with genbalance's schema (mixed types, NaN features allowed, clear errors)."""
         y, binarize_y = check_target_type(y, indicate_one_vs_all=True)
@@ -147,7 +171,13 @@ class GenerativeOverSampler(BaseOverSampler):
 
     # ------------------------------------------------------------------ resampling
     def _fit_resample(self, X: pd.DataFrame, y: np.ndarray):
-        models.get(self.model)  # clear error for an unknown family before any work
+        family = models.get(self.model)  # clear error for an unknown family before any work
+        if self.generation != "sample" and not hasattr(family, "encode"):
+            raise ValueError(
+                f"generation={self.generation!r} interpolates in a learned latent space and needs "
+                f"a family with an encoder (e.g. 'vae'); {self.model!r} has none. "
+                "Use generation='sample' with this family."
+            )
         seed = self._seed()
         counts = pd.Series(y).value_counts()
         wanted = {c: int(n) for c, n in self.sampling_strategy_.items() if n > 0}
@@ -175,8 +205,18 @@ class GenerativeOverSampler(BaseOverSampler):
         pieces, labels = [X], [y]
         if wanted:
             filt = _RegionFilter(X, y, self.k_neighbors, self.categorical_features) if self.filter == "knn" else None
+            codes = synth.label_codes(y)
             for i, (cls, n) in enumerate(wanted.items()):
-                rows = self._generate_class(synth, cls, n, filt, None if seed is None else seed + i)
+                class_seed = None if seed is None else seed + i
+                n_interp = {"sample": 0, "interpolate": n, "hybrid": round(self.interpolation_share * n)}[
+                    self.generation
+                ]
+                parts = []
+                if n_interp:
+                    parts.append(self._interpolate_class(synth, X, codes, cls, n_interp, class_seed))
+                if n - n_interp:
+                    parts.append(self._generate_class(synth, cls, n - n_interp, filt, class_seed))
+                rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
                 pieces.append(rows)
                 labels.append(np.full(n, cls, dtype=y.dtype) if y.dtype != object else np.array([cls] * n, dtype=object))
         out = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else X.reset_index(drop=True)
@@ -184,6 +224,31 @@ class GenerativeOverSampler(BaseOverSampler):
         if self._sparse_format is not None:
             X_res = sparse.csr_matrix(X_res).asformat(self._sparse_format)
         return X_res, np.concatenate(labels)
+
+    def _interpolate_class(
+        self, synth: Synthesizer, X: pd.DataFrame, codes: np.ndarray, cls, n: int, seed
+    ) -> pd.DataFrame:
+        """``n`` rows decoded from random points between latent neighbours of the class."""
+        import torch
+
+        code = synth.label_codes([cls])[0]
+        members = np.flatnonzero(codes == code)
+        model = synth.model_
+        with torch.no_grad():
+            Z = torch.from_numpy(synth.encoder_.transform(X.iloc[members])).to(model.device)
+            y_code = torch.full((len(members),), int(code), dtype=torch.long, device=model.device)
+            mu = model.encode(Z, y_code)[0].cpu().numpy()
+        rng = np.random.default_rng(seed)
+        k = min(self.k_neighbors, len(members) - 1)
+        neighbours = NearestNeighbors(n_neighbors=k + 1).fit(mu).kneighbors(mu, return_distance=False)
+        base = rng.integers(len(members), size=n)
+        other = neighbours[base, rng.integers(1, k + 1, size=n)]
+        step = rng.random((n, 1))
+        z = mu[base] + step * (mu[other] - mu[base])
+        with torch.no_grad():
+            zt = torch.from_numpy(z.astype(np.float32)).to(model.device)
+            out = model.decode(zt, torch.full((n,), int(code), dtype=torch.long, device=model.device))
+        return synth.encoder_.inverse_transform(out.cpu().numpy(), random_state=seed)
 
     def _generate_class(self, synth: Synthesizer, cls, n: int, filt, seed) -> pd.DataFrame:
         code = synth.label_codes([cls])[0]

@@ -34,6 +34,7 @@ __all__ = [
     "as_frame",
     "check_X_y",
     "check_finite",
+    "check_labels",
     "infer_schema",
     "resolve_categorical",
     "restore_labels",
@@ -272,6 +273,7 @@ def _infer_column(name: Any, series: pd.Series, is_cat: bool) -> ColumnSpec:
         observed = set(pd.unique(present.to_numpy(dtype=object)).tolist())
         spec.categories = [c for c in spec.category_order if c in observed]
         return spec
+    _refuse_bytes(name, present)
     if _text_needs_str(series):
         spec.cast_to_str = True
         values = _as_str_values(present.to_numpy(dtype=object))
@@ -280,6 +282,20 @@ def _infer_column(name: Any, series: pd.Series, is_cat: bool) -> ColumnSpec:
     uniques = [_py(v) for v in pd.unique(values).tolist()]
     spec.categories = sorted(uniques)
     return spec
+
+
+def _refuse_bytes(name: Any, present: pd.Series) -> None:
+    """Raw ``bytes`` have no text form to round-trip (``str()`` needs an encoding): refuse."""
+    inferred = pdt.infer_dtype(present, skipna=True)
+    if inferred in _BASIC_INFERRED or inferred in ("empty", "categorical"):
+        return
+    is_bytes = present.map(lambda v: isinstance(v, (bytes, bytearray, memoryview))).to_numpy()
+    if is_bytes.any():
+        pos = int(np.flatnonzero(is_bytes)[0])
+        raise ValueError(
+            f"column {name!r} holds bytes values (first {present.iloc[pos]!r}); genbalance models "
+            "text, numbers and booleans: decode them first, e.g. X[col].str.decode('utf-8')"
+        )
 
 
 def _row_label(index: pd.Index, pos: int) -> str:
@@ -354,6 +370,12 @@ def as_frame(X: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
         except ValueError as exc:
             raise ValueError(f"X is a list whose rows have different lengths ({exc})") from None
         container = "list"
+        if arr.ndim == 1 and any(isinstance(r, (list, tuple, np.ndarray)) for r in X):
+            lengths = sorted({len(r) for r in X if isinstance(r, (list, tuple, np.ndarray))})
+            raise ValueError(
+                f"X is a list whose rows have different lengths ({lengths[:5]}); every row needs "
+                "one value per column"
+            )
     else:
         raise TypeError(
             f"X must be a pandas DataFrame, a 2-D numpy array or a list of rows; got "
@@ -450,6 +472,76 @@ def check_X_y(X: Any, y: Any) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any]]
             f"y has only one class ({_py(classes[0])!r}); need at least two classes to balance"
         )
     return frame, labels, origin
+
+
+_SCALAR_LABELS = (str, bool, int, float, np.generic)
+_LABEL_INFERRED = {"string", "integer", "floating", "boolean", "mixed-integer-float", "empty"}
+
+
+def check_labels(y: Any, what: str = "y", allow_float: bool = True) -> np.ndarray:
+    """Class labels as a 1-D array, refusing what cannot name a class, with a clear message.
+
+    Accepted: all text, all integers, all booleans, or all numbers. ``allow_float=False`` (the
+    imbalanced-learn samplers) also refuses non-whole floats, which scikit-learn reads as a
+    regression target. Missing labels, non-scalar labels (lists, dicts) and labels that mix
+    types (``[1, "a"]``: numpy would silently turn the 1 into ``"1"``) are refused.
+    """
+    if isinstance(y, pd.DataFrame):
+        if y.shape[1] != 1:
+            raise ValueError(f"{what} must be 1-D (one label per row) but has shape {y.shape}")
+        y = y.iloc[:, 0]
+    if isinstance(y, (pd.Series, pd.Index)):
+        values = y.to_numpy()
+    elif isinstance(y, (list, tuple)):
+        values = np.empty(len(y), dtype=object)  # no 2-D coercion of list labels, no str cast
+        values[:] = list(y)
+    else:
+        values = np.asarray(y)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise ValueError(f"{what} must be 1-D (one label per row) but has shape {values.shape}")
+    if values.dtype == object and len(values):
+        kinds = pd.Series(values).map(type)
+        odd = ~kinds.map(lambda t: issubclass(t, _SCALAR_LABELS) or t is type(None)).to_numpy()
+        if odd.any():
+            pos = int(np.flatnonzero(odd)[0])
+            raise ValueError(
+                f"{what} holds a non-scalar label at row {pos} ({type(values[pos]).__name__}: "
+                f"{str(values[pos])[:80]}); class labels must be text, integers or booleans"
+            )
+    missing = pd.isna(values)
+    if missing.any():
+        rows = np.flatnonzero(missing)[:5].tolist()
+        raise ValueError(
+            f"{what} has {int(missing.sum())} missing label(s) (NaN/None), first at rows {rows}; "
+            "every row needs a class label"
+        )
+    if values.dtype == object and len(values):
+        inferred = pdt.infer_dtype(values, skipna=False)
+        if inferred not in _LABEL_INFERRED:
+            kinds = pd.Series(values).map(lambda v: type(v).__name__)
+            first = {kinds.iloc[i]: _py(values[i]) for i in kinds.drop_duplicates().index}
+            raise ValueError(
+                f"{what} mixes label types {sorted(first)} (e.g. {list(first.values())[:4]!r}); "
+                "class labels must all "
+                "be text, all integers or all booleans -- convert them, e.g. y.astype(str)"
+            )
+        if inferred != "string" and isinstance(y, (list, tuple)):
+            values = np.asarray(values.tolist())  # plain numbers/bools get their numpy dtype
+    floats = values.dtype.kind == "f" or (
+        values.dtype == object and pdt.infer_dtype(values) in ("floating", "mixed-integer-float")
+    )
+    if floats and not allow_float:
+        as_float = values.astype(np.float64)
+        frac = np.flatnonzero(as_float != np.round(as_float))
+        if frac.size:
+            raise ValueError(
+                f"{what} holds non-whole numbers as labels (e.g. {_py(values[frac[0]])!r}), which "
+                "scikit-learn reads as a regression target; pass class labels as integers or "
+                "text (e.g. y.astype(str))"
+            )
+    return values
 
 
 def restore_labels(labels: np.ndarray, origin: dict[str, Any]) -> Any:

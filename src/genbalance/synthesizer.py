@@ -18,7 +18,7 @@ import torch
 from genbalance import models
 from genbalance.encoders.tabular import TabularEncoder
 from genbalance.io import ModelFileError, load_bundle, save_bundle
-from genbalance.schema import _py, as_frame
+from genbalance.schema import _py, as_frame, check_labels
 from genbalance.training.stabilizers import get_recipe
 from genbalance.training.trainer import History, Trainer, TrainerConfig, resolve_device
 
@@ -114,11 +114,9 @@ class Synthesizer:
         if y is None:
             labels = np.zeros(len(frame), dtype=np.int64)
         else:
-            labels = np.asarray(y.to_numpy() if isinstance(y, (pd.Series, pd.Index)) else y)
+            labels = check_labels(y)  # refuses missing, non-scalar and mixed-type labels
             if labels.shape != (len(frame),):
                 raise ValueError(f"y must have one label per row of X: X has {len(frame)} rows, y has shape {labels.shape}")
-            if pd.isna(labels).any():
-                raise ValueError("y contains missing labels (NaN/None)")
         if len(frame) < 2:
             raise ValueError(f"need at least 2 rows to fit a synthesizer, got {len(frame)}")
         self.classes_, codes = np.unique(labels, return_inverse=True)
