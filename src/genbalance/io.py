@@ -28,14 +28,34 @@ class ModelFileError(ValueError):
     """A model or checkpoint file that cannot be trusted or read."""
 
 
+def _exists_error(path: Path) -> FileExistsError:
+    return FileExistsError(f"{path} exists; pass overwrite/--force to replace it")
+
+
+def fsync_dir(directory: str | os.PathLike) -> None:
+    """Make a rename in ``directory`` durable (a power cut could otherwise undo it)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open directories; the rename itself is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = True) -> Path:
     """Write to a temporary file beside ``path``, fsync, then rename over it.
 
     A crash mid-write leaves the old file intact: never a half-written file where a good one was.
+    With ``overwrite=False`` the file is published with a hard link, which fails if ``path``
+    appeared in the meantime: an existing file is never replaced, even by a racing writer.
     """
     path = Path(path)
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite/--force to replace it")
+        raise _exists_error(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -43,11 +63,25 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = T
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _link_no_replace(tmp, path)
+        fsync_dir(path.parent)
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
     return path
+
+
+def _link_no_replace(tmp: str, path: Path) -> None:
+    try:
+        os.link(tmp, path)  # atomic, and refuses an existing target
+    except FileExistsError:
+        raise _exists_error(path) from None
+    except OSError:  # a file system without hard links: best effort check, then rename
+        if path.exists():
+            raise _exists_error(path) from None
+        os.replace(tmp, path)
 
 
 def _checksum(meta_json: str, tensors: dict[str, torch.Tensor]) -> str:
@@ -74,7 +108,9 @@ def dump_bundle(meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> bytes
     return st_save(tensors, metadata=header)
 
 
-def save_bundle(path, meta: dict[str, Any], tensors: dict[str, torch.Tensor], overwrite=True) -> Path:
+def save_bundle(
+    path, meta: dict[str, Any], tensors: dict[str, torch.Tensor], overwrite: bool = True
+) -> Path:
     return atomic_write_bytes(path, dump_bundle(meta, tensors), overwrite=overwrite)
 
 
@@ -104,7 +140,10 @@ def load_bundle(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torc
     try:
         version = int(header.get("format_version", "0"))
     except ValueError:
-        raise ModelFileError(f"{path}: bad format_version {header.get('format_version')!r}") from None
+        bad = header.get("format_version")
+        raise ModelFileError(f"{path}: bad format_version {bad!r}") from None
+    if version < 1:
+        raise ModelFileError(f"{path}: bad format_version {version}; genbalance files start at 1")
     if version > FORMAT_VERSION:
         raise ModelFileError(
             f"{path}: written by a newer genbalance (format {version}); this version reads "
@@ -115,6 +154,12 @@ def load_bundle(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torc
     except (SafetensorError, Exception) as exc:  # safetensors raises several types
         raise ModelFileError(f"{path}: corrupt tensor data ({exc})") from None
     meta_json = header.get("meta", "")
-    if _checksum(meta_json, tensors) != header.get("sha256"):
+    if not isinstance(meta_json, str) or _checksum(meta_json, tensors) != header.get("sha256"):
         raise ModelFileError(f"{path}: checksum mismatch: the file was modified or damaged")
-    return json.loads(meta_json), tensors
+    try:  # the checksum is no signature: a crafted file can match it, so parse with care
+        meta = json.loads(meta_json)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ModelFileError(f"{path}: unreadable metadata ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{path}: metadata is a {type(meta).__name__}, not a JSON object")
+    return meta, tensors

@@ -34,10 +34,24 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise ValueError(f"{path}: cannot read as {kind} ({type(exc).__name__}: {exc})") from None
     if frame.empty:
         raise ValueError(f"{path}: the table has no rows")
+    if kind == "csv":
+        _refuse_duplicate_header(path)
     return frame
 
 
-def split_target(frame: pd.DataFrame, target: str, source: str = "table") -> tuple[pd.DataFrame, pd.Series]:
+def _refuse_duplicate_header(path: Path) -> None:
+    """pandas renames a repeated CSV header ``a,a`` to ``a, a.1``: the output would no longer
+    match the input's columns, so say so instead."""
+    header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    names = header.iloc[0].tolist() if len(header) else []
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"{path}: duplicate column names {dup[:10]!r} in the header; rename them")
+
+
+def split_target(
+    frame: pd.DataFrame, target: str, source: str = "table"
+) -> tuple[pd.DataFrame, pd.Series]:
     if target not in frame.columns:
         raise ValueError(
             f"target column {target!r} is not in {source}; columns are: {list(frame.columns)[:20]}"

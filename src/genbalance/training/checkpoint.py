@@ -32,7 +32,9 @@ def _optimizer_to_flat(prefix: str, opt: torch.optim.Optimizer, tensors: dict, m
         meta[prefix]["state_keys"][str(pid)] = keys
 
 
-def _optimizer_from_flat(prefix: str, opt: torch.optim.Optimizer, tensors: dict, meta: dict) -> None:
+def _optimizer_from_flat(
+    prefix: str, opt: torch.optim.Optimizer, tensors: dict, meta: dict
+) -> None:
     info = meta[prefix]
     state = {
         int(pid): {k: tensors[f"{prefix}.{pid}.{k}"] for k in keys}
@@ -44,10 +46,17 @@ def _optimizer_from_flat(prefix: str, opt: torch.optim.Optimizer, tensors: dict,
     opt.load_state_dict({"state": state, "param_groups": groups})
 
 
-def save_checkpoint(path, model: GenerativeModel, trainer: Trainer, step: int, history: History) -> None:
+def save_checkpoint(
+    path, model: GenerativeModel, trainer: Trainer, step: int, history: History
+) -> None:
     tensors = {f"model.{k}": v for k, v in model.state_tensors().items()}
-    meta: dict = {"kind": "checkpoint", "step": step, "model": model.get_config(),
-                  "history": history.to_json(), "optimizers": {}}
+    meta: dict = {
+        "kind": "checkpoint",
+        "step": step,
+        "model": model.get_config(),
+        "history": history.to_json(),
+        "optimizers": {},
+    }
     for name, opt in model.optimizers().items():
         _optimizer_to_flat(f"opt.{name}", opt, tensors, meta["optimizers"])
     for name, ema in trainer.emas.items():
@@ -70,16 +79,24 @@ def load_checkpoint(path, model: GenerativeModel, trainer: Trainer) -> tuple[int
             f"{path}: checkpoint was written for a different model configuration; "
             "delete it or train with the same settings to resume"
         )
-    model.load_state_tensors({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    for name, opt in model.optimizers().items():
-        _optimizer_from_flat(f"opt.{name}", opt, tensors, meta["optimizers"])
-        for st in opt.state.values():
-            for k, v in st.items():
-                if isinstance(v, torch.Tensor) and k != "step":
-                    st[k] = v.to(model.device)
-    for name, ema in trainer.emas.items():
-        prefix = f"ema.{name}."
-        ema.shadow.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-    trainer.generator.set_state(tensors["rng.trainer"])
-    torch.set_rng_state(tensors["rng.torch"])
-    return int(meta["step"]), History.from_json(meta["history"])
+    try:  # a file whose checksum matches can still be crafted: every failure is a file error
+        model.load_state_tensors({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        for name, opt in model.optimizers().items():
+            _optimizer_from_flat(f"opt.{name}", opt, tensors, meta["optimizers"])
+            for st in opt.state.values():
+                for k, v in st.items():
+                    if isinstance(v, torch.Tensor) and k != "step":
+                        st[k] = v.to(model.device)
+        for name, ema in trainer.emas.items():
+            prefix = f"ema.{name}."
+            ema.shadow.load_state_dict(
+                {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            )
+        trainer.generator.set_state(tensors["rng.trainer"])
+        torch.set_rng_state(tensors["rng.torch"])
+        step, history = int(meta["step"]), History.from_json(meta["history"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"{path}: checkpoint does not fit this training run ({exc})") from None
+    if step < 0:
+        raise ModelFileError(f"{path}: checkpoint step {step} is negative")
+    return step, history
