@@ -44,6 +44,8 @@ class TrainerConfig:
     grad_clip: float | None = None  # max global gradient norm per optimiser step
     ema: float | None = None  # decay of the EMA copy of the sampling networks
     time_budget: float | None = None  # seconds; training stops cleanly when spent
+    memory_budget: int | str | None = None  # resident bytes ("2GiB"); stops cleanly when passed
+    memory_check_every: int = 10  # steps between resident-memory readings
     device: str = "auto"
     random_state: int | None = 0
     progress: bool = False
@@ -81,7 +83,11 @@ class TrainerConfig:
             raise ValueError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
         if self.ema is not None and not 0.0 < self.ema < 1.0:
             raise ValueError(f"ema must be a decay in (0, 1) or None, got {self.ema}")
-        for name in ("log_every", "snapshot_every"):
+        if self.memory_budget is not None:
+            from genbalance.training.resources import parse_budget
+
+            self.memory_budget = parse_budget(self.memory_budget)
+        for name in ("log_every", "snapshot_every", "memory_check_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_rollbacks < 0:
@@ -308,6 +314,7 @@ class Trainer:
 
         if self.dist is not None:
             self.dist.broadcast_model(model)  # every rank starts from rank 0's weights
+        _check_memory_before(cfg.memory_budget)
         autocast = _autocast(cfg.amp, self._device, history)
         t0 = time.perf_counter() - history.seconds
         ctx = StepContext(self, model)
@@ -330,6 +337,12 @@ class Trainer:
                     history.stopped_early = f"time budget of {cfg.time_budget:g} s spent at step {step}"
                     history.events.append(history.stopped_early)
                     break
+                if cfg.memory_budget and step > start_step and step % cfg.memory_check_every == 0:
+                    over = _memory_over(cfg.memory_budget, step, self.dist)
+                    if over:
+                        history.stopped_early = over
+                        history.events.append(over)
+                        break
                 if self._dp is not None and self._dp.exhausted():
                     history.stopped_early = self._dp.stop_message(step)
                     history.events.append(history.stopped_early)
@@ -397,6 +410,36 @@ class Trainer:
         if self._dp is not None:
             history.privacy = self._dp.summary()  # a resume continues the accounting
         save_checkpoint(self.config.checkpoint_path, model, self, step, history)
+
+
+def _check_memory_before(budget: int | None) -> None:
+    """A budget already spent before the first step is a setting error, not a training event."""
+    if not budget:
+        return
+    from genbalance.training.resources import format_bytes, rss_bytes
+
+    rss = rss_bytes()
+    if rss > budget:
+        raise ValueError(
+            f"memory_budget of {format_bytes(budget)} is below the {format_bytes(rss)} this "
+            "process already holds before training; raise it (e.g. '4GiB') or leave it None"
+        )
+
+
+def _memory_over(budget: int, step: int, dist: Any) -> str | None:
+    """The stop message when resident memory passed ``budget`` (on any rank), else None."""
+    from genbalance.training.resources import format_bytes, rss_bytes
+
+    rss = rss_bytes()
+    over = rss > budget
+    if dist is not None:
+        over = dist.any_flag(over)  # ranks stop at the same step
+    if not over:
+        return None
+    return (
+        f"memory budget of {format_bytes(budget)} passed at step {step} (resident "
+        f"{format_bytes(rss)}); stopped with the model trained so far"
+    )
 
 
 def _autocast(amp: bool | str, device: torch.device, history: History):
