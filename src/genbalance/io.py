@@ -59,6 +59,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = T
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, file_mode(path))  # mkstemp makes 0600; users expect their usual mode
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -71,6 +72,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = T
     finally:
         Path(tmp).unlink(missing_ok=True)
     return path
+
+
+def file_mode(path: Path) -> int:
+    """The replaced file's mode, or what ``open()`` would give a new file under the umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        pass
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _link_no_replace(tmp: str, path: Path) -> None:

@@ -32,6 +32,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import torch
 
+from genbalance.io import file_mode, fsync_dir
 from genbalance.tables import table_format
 
 DEFAULT_CHUNK_ROWS = 100_000
@@ -516,6 +517,7 @@ class TableWriter:
             prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
         )
         os.close(fd)
+        os.chmod(tmp, file_mode(self.path))  # mkstemp's 0600 would hide the output from others
         self._tmp = Path(tmp)
         self._pq: pq.ParquetWriter | None = None
         self._csv = None
@@ -542,11 +544,14 @@ class TableWriter:
     def close(self) -> Path:
         if self._pq is not None:
             self._pq.close()
+            with open(self._tmp, "rb") as fh:  # Parquet too: on disk before the rename
+                os.fsync(fh.fileno())
         if self._csv is not None:
             self._csv.flush()
             os.fsync(self._csv.fileno())
             self._csv.close()
         os.replace(self._tmp, self.path)
+        fsync_dir(self.path.parent)
         return self.path
 
     def abort(self) -> None:
