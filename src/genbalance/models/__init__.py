@@ -18,6 +18,7 @@ _FAMILIES: dict[str, str] = {
     "diffusion": "genbalance.models.diffusion:TabDDPM",
     "dcgan": "genbalance.models.conv_gan:ConvGAN",
     "conv-vae": "genbalance.models.conv_vae:ConvVAE",
+    "pixelcnn": "genbalance.models.pixelcnn:PixelCNN",
 }
 
 
