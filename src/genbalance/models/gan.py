@@ -10,7 +10,7 @@ Architecture presets:
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -44,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "g_hidden": None,  # None = the architecture's own widths
     "d_hidden": None,
     "d_norm": None,  # None = the architecture's own (batch for classic, none for residual)
+    "g_norm": "batch",  # norm of G's hidden layers: batch | layer | none
     "dropout": 0.0,
     "lr_g": 2e-4,
     "lr_d": 2e-4,  # TTUR: give D a larger rate than G (Heusel et al., 2017)
@@ -62,8 +63,15 @@ DEFAULTS: dict[str, Any] = {
 
 
 class Generator(nn.Module):
-    def __init__(self, z_dim: int, n_classes: int, hidden: list[int], out: SpanActivation,
-                 residual: bool, norm: str) -> None:
+    def __init__(
+        self,
+        z_dim: int,
+        n_classes: int,
+        hidden: list[int],
+        out: SpanActivation,
+        residual: bool,
+        norm: str,
+    ) -> None:
         super().__init__()
         self.n_classes = n_classes
         layers: list[nn.Module] = []
@@ -85,8 +93,17 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, data_dim: int, n_classes: int, hidden: list[int], norm: str, dropout: float,
-                 spectral: bool, pac: int, minibatch_std: bool) -> None:
+    def __init__(
+        self,
+        data_dim: int,
+        n_classes: int,
+        hidden: list[int],
+        norm: str,
+        dropout: float,
+        spectral: bool,
+        pac: int,
+        minibatch_std: bool,
+    ) -> None:
         super().__init__()
         self.n_classes, self.pac = n_classes, pac
         width = (data_dim + n_classes) * pac
@@ -107,14 +124,23 @@ class Discriminator(nn.Module):
 
 class GAN(GenerativeModel):
     family = "gan"
+    # DP-SGD (training/privacy.py): only D reads real rows; G's updates are post-processing
+    dp_parts: ClassVar[dict[str, tuple[str, ...]]] = {"D": ("D",)}
+    dp_norm_setting: ClassVar[str] = "d_norm"
 
     @classmethod
     def validate_hyper(cls, hyper: dict[str, Any]) -> dict[str, Any]:
         unknown = set(hyper) - set(DEFAULTS)
         if unknown:
-            raise ValueError(f"unknown GAN settings {sorted(unknown)}; accepted: {sorted(DEFAULTS)}")
+            raise ValueError(
+                f"unknown GAN settings {sorted(unknown)}; accepted: {sorted(DEFAULTS)}"
+            )
         h = {**DEFAULTS, **hyper}
-        for key, allowed in (("architecture", ARCHITECTURES), ("loss", GAN_LOSSES), ("penalty", PENALTIES)):
+        for key, allowed in (
+            ("architecture", ARCHITECTURES),
+            ("loss", GAN_LOSSES),
+            ("penalty", PENALTIES),
+        ):
             if h[key] not in allowed:
                 raise ValueError(f"{key}={h[key]!r} is not one of {', '.join(allowed)}")
         for key in ("z_dim", "n_critic", "pac"):
@@ -127,8 +153,11 @@ class GAN(GenerativeModel):
             h["d_norm"] = "batch" if classic else "none"
         if h["penalty"] != "none" and h["d_norm"] == "batch":
             # a gradient penalty needs per-sample gradients; BatchNorm mixes samples
-            warnings.warn("gradient penalty with BatchNorm in D: switching D to LayerNorm",
-                          UserWarning, stacklevel=3)
+            warnings.warn(
+                "gradient penalty with BatchNorm in D: switching D to LayerNorm",
+                UserWarning,
+                stacklevel=3,
+            )
             h["d_norm"] = "layer"
         if h["g_hidden"] is None:
             h["g_hidden"] = [128, 128, 1024] if classic else [256, 256]
@@ -141,16 +170,31 @@ class GAN(GenerativeModel):
     def build(self) -> None:
         h = self.hyper
         classic = h["architecture"] == "mlp-classic"
-        self.G = Generator(h["z_dim"], self.n_classes, h["g_hidden"], SpanActivation(self.spans),
-                           residual=not classic, norm="batch")
-        self.D = Discriminator(self.data_dim, self.n_classes, h["d_hidden"], h["d_norm"],
-                               h["dropout"] if not classic else 0.0, h["spectral_norm"], h["pac"],
-                               h["minibatch_std"])
+        self.G = Generator(
+            h["z_dim"],
+            self.n_classes,
+            h["g_hidden"],
+            SpanActivation(self.spans),
+            residual=not classic,
+            norm=h["g_norm"],
+        )
+        self.D = Discriminator(
+            self.data_dim,
+            self.n_classes,
+            h["d_hidden"],
+            h["d_norm"],
+            h["dropout"] if not classic else 0.0,
+            h["spectral_norm"],
+            h["pac"],
+            h["minibatch_std"],
+        )
         betas = tuple(h["betas"])
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=h["lr_g"], betas=betas,
-                                      weight_decay=h["weight_decay"])
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=h["lr_d"], betas=betas,
-                                      weight_decay=h["weight_decay"])
+        self.opt_g = torch.optim.Adam(
+            self.G.parameters(), lr=h["lr_g"], betas=betas, weight_decay=h["weight_decay"]
+        )
+        self.opt_d = torch.optim.Adam(
+            self.D.parameters(), lr=h["lr_d"], betas=betas, weight_decay=h["weight_decay"]
+        )
 
     def parts(self) -> dict[str, nn.Module]:
         return {"G": self.G, "D": self.D}
@@ -168,6 +212,26 @@ class GAN(GenerativeModel):
         if std <= 0:
             return x
         return x + std * torch.randn(x.shape, generator=generator).to(x.device)
+
+    def _penalty(self, kind: str, real, fake, y, gen) -> torch.Tensor:
+        """Gradient penalty on D's actual input. Under PacGAN, D scores packs of ``pac`` rows,
+        so the gradient norm is taken over each pack (and WGAN-GP interpolates pack-wise), as
+        in the PacGAN/CTGAN critic; per-row norms would aim the pack's slope at sqrt(pac)."""
+        pac, dim = self.hyper["pac"], self.data_dim
+
+        def critic(packed: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+            return self.D(packed.reshape(-1, dim), labels.reshape(-1))
+
+        packed_y = y.reshape(-1, pac)
+        if kind == "wgan":
+            return gradient_penalty(
+                critic,
+                real.reshape(-1, pac * dim),
+                fake.reshape(-1, pac * dim),
+                packed_y,
+                generator=gen,
+            )
+        return r1_penalty(critic, real.reshape(-1, pac * dim), packed_y)
 
     def train_step(self, x, y, ctx) -> dict[str, float]:
         h, gen = self.hyper, ctx.generator
@@ -191,12 +255,15 @@ class GAN(GenerativeModel):
             d_real, d_fake = self.D(real_in, y), self.D(fake_in, y)
             loss_d = discriminator_loss(h["loss"], d_real, d_fake, h["label_smoothing"], weight)
             if h["penalty"] == "wgan":
-                loss_d = loss_d + h["penalty_weight"] * gradient_penalty(
-                    self.D, real_in, fake_in, y, generator=gen)
+                gp = self._penalty("wgan", real_in, fake_in, y, gen)
+                loss_d = loss_d + h["penalty_weight"] * gp
             elif h["penalty"] == "r1":
-                loss_d = loss_d + 0.5 * h["penalty_weight"] * r1_penalty(self.D, real_in, y)
+                r1 = self._penalty("r1", real_in, None, y, gen)
+                loss_d = loss_d + 0.5 * h["penalty_weight"] * r1
             ctx.update("D", loss_d)
-        fake = self.G(self._noise(n, gen), y, tau=tau, generator=gen)
+        # under privacy: uniform labels, never the real batch's (ctx.generator_labels)
+        y, weight = ctx.generator_labels(y, weight)
+        fake = self.G(self._noise(y.shape[0], gen), y, tau=tau, generator=gen)
         loss_g = generator_loss(h["loss"], self.D(self._with_noise(fake, noise, gen), y), weight)
         ctx.update("G", loss_g)
         return {
