@@ -79,9 +79,12 @@ class MinibatchStd(nn.Module):
 class SpanActivation(nn.Module):
     """Applies each output span's activation to raw network outputs, vectorised.
 
-    Softmax spans of different widths are scattered into one padded (batch, groups, width)
-    tensor, normalised in one call and gathered back. In training, softmax spans may use the
-    Gumbel-softmax relaxation (``tau``) so that one-hot outputs stay differentiable.
+    ``forward`` normalises softmax spans of different widths with segment operations over the
+    flat softmax positions (scatter max / sum), so its cost follows the encoded width and not
+    groups x widest group (one 200-category column among 30 spans made a padded tensor ten
+    times the data). ``segment_logits`` / ``scatter_back`` still give the padded
+    (batch, groups, width) view for losses that want it. In training, softmax spans may use
+    the Gumbel-softmax relaxation (``tau``) so that one-hot outputs stay differentiable.
     """
 
     def __init__(self, spans: Sequence[OutputSpan]) -> None:
@@ -102,6 +105,13 @@ class SpanActivation(nn.Module):
             index[g, :sz] = torch.arange(st, st + sz)
         self.register_buffer("kinds", kinds, persistent=False)
         self.register_buffer("index", index, persistent=False)
+        segment = torch.full((dim,), -1, dtype=torch.long)
+        for g, (st, sz) in enumerate(groups):
+            segment[st : st + sz] = g
+        soft_pos = torch.nonzero(segment >= 0).flatten()
+        self.register_buffer("soft_pos", soft_pos, persistent=False)
+        self.register_buffer("soft_seg", segment[soft_pos], persistent=False)
+        self.n_groups = len(groups)
         self.dim = dim
 
     @property
@@ -129,15 +139,24 @@ class SpanActivation(nn.Module):
         out = torch.where(k == 1, torch.tanh(raw), raw)
         out = torch.where(k == 2, torch.sigmoid(raw), out)
         if self.has_softmax:
-            logits = self.segment_logits(raw)
+            logits = raw[:, self.soft_pos]
             if tau is not None:
-                gdev = generator.device if generator is not None else raw.device  # CPU gen, CUDA net
+                gdev = generator.device if generator is not None else raw.device  # CPU gen/CUDA
                 u = torch.rand(logits.shape, generator=generator, device=gdev).to(raw.device)
                 gumbel = -torch.log((-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10))
                 logits = (logits + gumbel) / tau
-            probs = torch.softmax(logits, dim=-1).nan_to_num(0.0)
-            out = self.scatter_back(out, probs)
+            probs = self.segment_softmax(logits).nan_to_num(0.0)
+            out = out.index_copy(1, self.soft_pos, probs)
         return out
+
+    def segment_softmax(self, logits: torch.Tensor) -> torch.Tensor:
+        """Softmax within each span of the flat (batch, softmax positions) logits."""
+        seg = self.soft_seg.expand(logits.shape[0], -1)
+        top = logits.new_full((logits.shape[0], self.n_groups), float("-inf"))
+        top = top.scatter_reduce(1, seg, logits.detach(), reduce="amax")  # for stability only
+        e = torch.exp(logits - top.gather(1, seg))
+        total = e.new_zeros(logits.shape[0], self.n_groups).scatter_add(1, seg, e)
+        return e / total.gather(1, seg)
 
 
 def pack(x: torch.Tensor, pac: int) -> torch.Tensor:
