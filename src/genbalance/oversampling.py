@@ -67,6 +67,11 @@ class GenerativeOverSampler(BaseOverSampler):
         :class:`~genbalance.encoders.tabular.TabularEncoder`.
     progress : bool
         Show a progress bar while training.
+    privacy : DPConfig, dict or None
+        Differentially private training (DP-SGD; see :class:`~genbalance.training.privacy.
+        DPConfig`). Generated rows are post-processing of the private model; the options that
+        read real rows again at generation time (``filter="knn"``, ``generation`` other than
+        "sample") are refused with it. The epsilon spent is in ``synthesizer_.privacy_``.
 
     Attributes
     ----------
@@ -91,6 +96,7 @@ class GenerativeOverSampler(BaseOverSampler):
         "encoder_options": [dict, None],
         "progress": ["boolean"],
         "random_state": ["random_state"],
+        "privacy": ["no_validation"],  # DPConfig.coerce checks it with a clear message
     }
 
     def __init__(
@@ -111,8 +117,10 @@ class GenerativeOverSampler(BaseOverSampler):
         trainer_options: dict | None = None,
         encoder_options: dict | None = None,
         progress: bool = False,
+        privacy: Any = None,
     ) -> None:
         super().__init__(sampling_strategy=sampling_strategy)
+        self.privacy = privacy
         self.generation = generation
         self.interpolation_share = interpolation_share
         self.model = model
@@ -178,6 +186,12 @@ class GenerativeOverSampler(BaseOverSampler):
                 f"a family with an encoder (e.g. 'vae'); {self.model!r} has none. "
                 "Use generation='sample' with this family."
             )
+        if self.privacy is not None and (self.filter != "none" or self.generation != "sample"):
+            raise ValueError(
+                "privacy: filter='knn' and generation='interpolate'/'hybrid' read the real rows "
+                "again at generation time, outside the DP guarantee; use filter='none' and "
+                "generation='sample' with privacy"
+            )
         seed = self._seed()
         counts = pd.Series(y).value_counts()
         wanted = {c: int(n) for c, n in self.sampling_strategy_.items() if n > 0}
@@ -199,6 +213,7 @@ class GenerativeOverSampler(BaseOverSampler):
             categorical_features=self.categorical_features, time_budget=self.time_budget,
             progress=self.progress, random_state=seed, model_options=self.model_options,
             trainer_options=self.trainer_options, encoder_options=self.encoder_options,
+            privacy=self.privacy,
         ).fit(X, y)
         synth = self.synthesizer_
         self.n_filtered_ = {}
@@ -326,12 +341,14 @@ class GANOverSampler(GenerativeOverSampler):
         trainer_options: dict | None = None,
         encoder_options: dict | None = None,
         progress: bool = False,
+        privacy: Any = None,
     ) -> None:
         super().__init__(
             "gan", sampling_strategy=sampling_strategy, random_state=random_state,
             categorical_features=categorical_features, epochs=epochs, time_budget=time_budget,
             preset=preset, filter=filter, k_neighbors=k_neighbors, model_options=model_options,
             trainer_options=trainer_options, encoder_options=encoder_options, progress=progress,
+            privacy=privacy,
         )
 
 
@@ -352,10 +369,12 @@ class VAEOverSampler(GenerativeOverSampler):
         trainer_options: dict | None = None,
         encoder_options: dict | None = None,
         progress: bool = False,
+        privacy: Any = None,
     ) -> None:
         super().__init__(
             "vae", sampling_strategy=sampling_strategy, random_state=random_state,
             categorical_features=categorical_features, epochs=epochs, time_budget=time_budget,
             preset=None, filter=filter, k_neighbors=k_neighbors, model_options=model_options,
             trainer_options=trainer_options, encoder_options=encoder_options, progress=progress,
+            privacy=privacy,
         )

@@ -54,6 +54,9 @@ class Synthesizer:
     random_state : seed for encoder, training and sampling.
     model_options, trainer_options, encoder_options : passed to the family, the
         :class:`TrainerConfig` and the :class:`TabularEncoder`.
+    privacy : a :class:`~genbalance.training.privacy.DPConfig` (or a dict of its fields):
+        train with DP-SGD ("gan": the discriminator; "vae": both networks). The epsilon spent
+        is in ``privacy_`` after fit and in the saved file.
     """
 
     def __init__(
@@ -71,8 +74,10 @@ class Synthesizer:
         model_options: dict[str, Any] | None = None,
         trainer_options: dict[str, Any] | None = None,
         encoder_options: dict[str, Any] | None = None,
+        privacy: Any = None,
     ) -> None:
         self.model = model
+        self.privacy = privacy
         self.preset = preset
         self.epochs = epochs
         self.batch_size = batch_size
@@ -102,6 +107,10 @@ class Synthesizer:
             "time_budget": self.time_budget, "device": self.device, "progress": self.progress,
             "random_state": self.random_state, **recipe_trainer, **self.trainer_options,
         }
+        if self.privacy is not None:
+            if self.trainer_options.get("privacy") is not None:
+                raise ValueError("privacy is given twice (privacy= and trainer_options); use one")
+            options["privacy"] = self.privacy
         return TrainerConfig(**options)
 
     def fit(self, X: Any, y: Any = None, *, dist: Any = None) -> Synthesizer:
@@ -212,6 +221,12 @@ class Synthesizer:
         seed = random_state if random_state is not None else self.random_state
         return self.encoder_.inverse_transform(Z, random_state=seed)
 
+    @property
+    def privacy_(self) -> dict[str, Any]:
+        """What DP training spent (epsilon, delta, noise, steps); empty without privacy."""
+        self._check_fitted()
+        return dict(self.history_.privacy)
+
     def sample_labels(self, codes: np.ndarray) -> np.ndarray:
         return self.classes_[codes]
 
@@ -226,8 +241,9 @@ class Synthesizer:
             "classes": [_py(c) for c in self.classes_],
             "class_counts": self.class_counts_.tolist(),
             "history": _jsonable_history(self.history_),
+            "privacy": self.history_.privacy or None,  # epsilon spent, under DP training
             "settings": {"model": self.model, "preset": self.preset,
-                         "random_state": self.random_state},
+                         "random_state": self.random_state, "privacy": _privacy_json(self.privacy)},
         }
         tensors = {f"model.{k}": v for k, v in self.model_.state_tensors().items()}
         return save_bundle(path, meta, tensors, overwrite=overwrite)
@@ -239,7 +255,7 @@ class Synthesizer:
             raise ModelFileError(f"{path}: holds a {meta.get('kind')!r}, not a synthesizer")
         settings = meta.get("settings", {})
         self = cls(model=settings.get("model", "gan"), preset=settings.get("preset"),
-                   random_state=settings.get("random_state"))
+                   random_state=settings.get("random_state"), privacy=settings.get("privacy"))
         try:
             self.encoder_ = TabularEncoder.from_json(meta["encoder"])
             self.classes_ = np.asarray(meta["classes"], dtype=object)
@@ -251,6 +267,13 @@ class Synthesizer:
             raise ModelFileError(f"{path}: malformed synthesizer metadata ({exc})") from None
         self.model_ = models.from_state(meta["model"], tensors, str(path))
         return self
+
+
+def _privacy_json(privacy: Any) -> dict[str, Any] | None:
+    from genbalance.training.privacy import DPConfig
+
+    config = DPConfig.coerce(privacy)
+    return None if config is None else config.to_json()
 
 
 def _jsonable_history(history: History) -> dict[str, Any]:

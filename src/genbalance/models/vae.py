@@ -8,7 +8,7 @@ indicators. ``conditional=False`` gives a plain VAE that ignores labels.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -61,6 +61,9 @@ class _Decoder(nn.Module):
 
 class VAE(GenerativeModel):
     family = "vae"
+    # DP-SGD (training/privacy.py): both networks read real rows, so both are private
+    dp_parts: ClassVar[dict[str, tuple[str, ...]]] = {"vae": ("encoder", "decoder")}
+    dp_norm_setting: ClassVar[str] = "norm"
 
     @classmethod
     def validate_hyper(cls, hyper: dict[str, Any]) -> dict[str, Any]:

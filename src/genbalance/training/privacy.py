@@ -143,6 +143,22 @@ def _accountant(kind: str):
     return create_accountant(mechanism=kind)
 
 
+# RDP orders searched when converting to (epsilon, delta): Opacus's defaults stop at 63, which
+# is too low for the large noise multipliers of small budgets (a valid but loose bound, and a
+# warning); more orders only ever tighten the bound.
+_RDP_ALPHAS = [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64)) + list(
+    range(64, 1025, 8)
+)
+
+
+def _epsilon_kwargs(kind: str) -> dict[str, Any]:
+    return {"alphas": _RDP_ALPHAS} if kind == "rdp" else {}
+
+
+def _get_epsilon(acc, kind: str, delta: float) -> float:
+    return float(acc.get_epsilon(delta=delta, **_epsilon_kwargs(kind)))
+
+
 def epsilon_spent(kind: str, noise_multiplier: float, sample_rate: float, steps: int,
                   delta: float) -> float:
     """Epsilon after ``steps`` Poisson-subsampled Gaussian steps (0 for no steps)."""
@@ -150,7 +166,7 @@ def epsilon_spent(kind: str, noise_multiplier: float, sample_rate: float, steps:
         return 0.0
     acc = _accountant(kind)
     acc.history = [(noise_multiplier, sample_rate, int(steps))]
-    return float(acc.get_epsilon(delta=delta))
+    return _get_epsilon(acc, kind, delta)
 
 
 def max_private_steps(kind: str, noise_multiplier: float, sample_rate: float, delta: float,
@@ -171,6 +187,11 @@ def max_private_steps(kind: str, noise_multiplier: float, sample_rate: float, de
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if fits(mid) else (lo, mid)
     return lo
+
+
+class BudgetSpent(Exception):
+    """Raised inside a step when one more private update would exceed the target epsilon;
+    the trainer stops cleanly with the model trained so far."""
 
 
 # ---------------------------------------------------------------------------- model checks
@@ -289,7 +310,9 @@ class PrivateTraining:
         self.dp_parts, self.swapped = prepare_model(model)
         # private optimiser steps per trainer step (GAN: n_critic discriminator updates)
         self.per_step = int(model.hyper.get("n_critic", 1)) if "D" in self.dp_parts else 1
-        self.planned = max(1, total_steps) * self.per_step
+        # an empty Poisson draw costs a noise-only step too: plan for the expected number
+        p_empty = (1.0 - self.sample_rate) ** self.n_rows
+        self.planned = math.ceil(max(1, total_steps) * self.per_step / (1.0 - p_empty))
         if config.noise_multiplier is not None:
             self.noise_multiplier = float(config.noise_multiplier)
         else:
@@ -300,6 +323,7 @@ class PrivateTraining:
                     target_epsilon=config.epsilon, target_delta=self.delta,
                     sample_rate=self.sample_rate, steps=self.planned,
                     accountant=config.accountant, epsilon_tolerance=0.01,
+                    **_epsilon_kwargs(config.accountant),
                 ))
             except ValueError as exc:
                 raise ValueError(
@@ -311,6 +335,13 @@ class PrivateTraining:
             config.accountant, self.noise_multiplier, self.sample_rate, self.delta,
             config.epsilon, hint=self.planned,
         )
+        if self.max_steps < self.per_step:
+            raise ValueError(
+                f"privacy: with noise_multiplier={self.noise_multiplier:g} at sampling rate "
+                f"{self.sample_rate:.3g}, even one training step spends more than "
+                f"epsilon={config.epsilon:g} (delta {self.delta:.2g}); raise noise_multiplier "
+                "or epsilon, or leave noise_multiplier=None to have it chosen"
+            )
         self.accountant = _accountant(config.accountant)
         self.optimizers: dict[str, Any] = {}
         self._modules: list[Any] = []
@@ -324,7 +355,7 @@ class PrivateTraining:
     def epsilon(self) -> float:
         if not self.accountant.history:
             return 0.0
-        return float(self.accountant.get_epsilon(delta=self.delta))
+        return _get_epsilon(self.accountant, self.config.accountant, self.delta)
 
     def exhausted(self) -> bool:
         """True when one more trainer step would push epsilon past the target."""
@@ -374,6 +405,10 @@ class PrivateTraining:
             if idx.numel() > 0:
                 device = trainer._device
                 return trainer._X[idx].to(device), trainer._y[idx].to(device)
+            # the noise step plus the rest of this trainer step (at most per_step updates)
+            # must still fit in the budget; the trainer checked only the step's own updates
+            if self.steps + 1 + self.per_step > self.max_steps:
+                raise BudgetSpent(self.stop_message(ctx.step))
             self._noise_only_step()
 
     def _noise_only_step(self) -> None:

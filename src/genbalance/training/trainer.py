@@ -21,6 +21,7 @@ import torch
 
 from genbalance.models.base import GenerativeModel
 from genbalance.training.batches import SAMPLING, ClassBatchSampler
+from genbalance.training.privacy import BudgetSpent
 from genbalance.training.stabilizers import EMA
 
 
@@ -354,6 +355,10 @@ class Trainer:
                         out = model.train_step(xb, yb, ctx)
                     if not all(math.isfinite(v) for v in out.values()) or not self._weights_finite(model):
                         raise NonFiniteError(f"non-finite metrics or weights at step {step}: {out}")
+                except BudgetSpent as exc:  # DP: an empty Poisson draw used the last step
+                    history.stopped_early = str(exc)
+                    history.events.append(history.stopped_early)
+                    break
                 except NonFiniteError as exc:
                     history.rollbacks += 1
                     msg = f"step {step}: {exc}; restored last good state"
