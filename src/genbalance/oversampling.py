@@ -21,10 +21,10 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from genbalance import models
+from genbalance.schema import check_labels, restore_output
 from genbalance.schema import check_X_y as _check_frame_and_labels
-from genbalance.schema import check_labels
-from genbalance.schema import restore_output
 from genbalance.synthesizer import Synthesizer
+from genbalance.training.privacy import DPConfig
 
 FILTERS = ("none", "knn")
 GENERATIONS = ("sample", "interpolate", "hybrid")
@@ -96,7 +96,7 @@ class GenerativeOverSampler(BaseOverSampler):
         "encoder_options": [dict, None],
         "progress": ["boolean"],
         "random_state": ["random_state"],
-        "privacy": ["no_validation"],  # DPConfig.coerce checks it with a clear message
+        "privacy": [DPConfig, dict, None],  # DPConfig.coerce checks a dict's fields
     }
 
     def __init__(

@@ -42,11 +42,13 @@ Trade-offs and limits, stated plainly:
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import warnings
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -81,8 +83,11 @@ class DPConfig:
     accountant: str = "rdp"
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.epsilon, (int, float)) and math.isfinite(self.epsilon)
-                and self.epsilon > 0):
+        if not (
+            isinstance(self.epsilon, (int, float))
+            and math.isfinite(self.epsilon)
+            and self.epsilon > 0
+        ):
             raise ValueError(f"privacy epsilon must be a finite number > 0, got {self.epsilon!r}")
         if self.delta is not None and not 0.0 < float(self.delta) < 1.0:
             raise ValueError(f"privacy delta must be in (0, 1), got {self.delta!r}")
@@ -146,31 +151,69 @@ def _accountant(kind: str):
 # RDP orders searched when converting to (epsilon, delta): Opacus's defaults stop at 63, which
 # is too low for the large noise multipliers of small budgets (a valid but loose bound, and a
 # warning); more orders only ever tighten the bound.
-_RDP_ALPHAS = [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64)) + list(
-    range(64, 1025, 8)
-)
+_RDP_ALPHAS = [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64)) + list(range(64, 257, 16))
 
 
-def _epsilon_kwargs(kind: str) -> dict[str, Any]:
-    return {"alphas": _RDP_ALPHAS} if kind == "rdp" else {}
+@functools.lru_cache(maxsize=256)
+def _rdp_per_step(noise_multiplier: float, sample_rate: float) -> tuple[float, ...]:
+    """RDP of one Poisson-subsampled Gaussian step at every order (it adds up over steps)."""
+    from opacus.accountants.analysis.rdp import compute_rdp
+
+    return tuple(
+        compute_rdp(q=sample_rate, noise_multiplier=noise_multiplier, steps=1, orders=_RDP_ALPHAS)
+    )
 
 
-def _get_epsilon(acc, kind: str, delta: float) -> float:
-    return float(acc.get_epsilon(delta=delta, **_epsilon_kwargs(kind)))
+def _rdp_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float) -> float:
+    from opacus.accountants.analysis.rdp import get_privacy_spent
+
+    rdp = np.asarray(_rdp_per_step(float(noise_multiplier), float(sample_rate))) * steps
+    with warnings.catch_warnings():  # "optimal order is the largest alpha": still a valid bound
+        warnings.simplefilter("ignore")
+        eps, _ = get_privacy_spent(orders=_RDP_ALPHAS, rdp=rdp, delta=delta)
+    return float(eps)
 
 
-def epsilon_spent(kind: str, noise_multiplier: float, sample_rate: float, steps: int,
-                  delta: float) -> float:
+def epsilon_spent(
+    kind: str, noise_multiplier: float, sample_rate: float, steps: int, delta: float
+) -> float:
     """Epsilon after ``steps`` Poisson-subsampled Gaussian steps (0 for no steps)."""
     if steps <= 0:
         return 0.0
+    if kind == "rdp":
+        return _rdp_epsilon(noise_multiplier, sample_rate, int(steps), delta)
     acc = _accountant(kind)
     acc.history = [(noise_multiplier, sample_rate, int(steps))]
-    return _get_epsilon(acc, kind, delta)
+    return float(acc.get_epsilon(delta=delta))
 
 
-def max_private_steps(kind: str, noise_multiplier: float, sample_rate: float, delta: float,
-                      epsilon: float, hint: int = 1) -> int:
+def noise_for_budget(
+    kind: str, epsilon: float, delta: float, sample_rate: float, steps: int
+) -> float:
+    """The smallest noise multiplier (to 1%) whose ``steps`` steps spend at most ``epsilon``."""
+
+    def eps(sigma: float) -> float:
+        return epsilon_spent(kind, sigma, sample_rate, steps, delta)
+
+    lo, hi = 0.0, 1.0
+    while eps(hi) > epsilon:
+        lo, hi = hi, hi * 2
+        if hi > 1e4:
+            raise ValueError(f"no noise multiplier up to 1e4 reaches epsilon={epsilon:g}")
+    while hi - lo > 0.01 * hi:  # invariant: eps(hi) <= epsilon
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if eps(mid) <= epsilon else (mid, hi)
+    return hi
+
+
+def max_private_steps(
+    kind: str,
+    noise_multiplier: float,
+    sample_rate: float,
+    delta: float,
+    epsilon: float,
+    hint: int = 1,
+) -> int:
     """The largest number of private steps whose epsilon stays <= ``epsilon``."""
 
     def fits(steps: int) -> bool:
@@ -198,17 +241,22 @@ class BudgetSpent(Exception):
 def _incompatible_settings(hyper: dict[str, Any]) -> list[str]:
     problems = []
     if hyper.get("spectral_norm"):
-        problems.append("spectral_norm=True (its power iteration shares state across the rows "
-                        "of a batch; set spectral_norm=False)")
+        problems.append(
+            "spectral_norm=True (its power iteration shares state across the rows "
+            "of a batch; set spectral_norm=False)"
+        )
     if hyper.get("penalty", "none") != "none":
-        problems.append(f"penalty={hyper['penalty']!r} (a gradient penalty needs a second "
-                        "backward pass that per-sample gradients do not support; use "
-                        "penalty='none' and a loss other than 'wgan-gp')")
+        problems.append(
+            f"penalty={hyper['penalty']!r} (a gradient penalty needs a second "
+            "backward pass that per-sample gradients do not support; use "
+            "penalty='none' and a loss other than 'wgan-gp')"
+        )
     if hyper.get("minibatch_std"):
         problems.append("minibatch_std=True (it mixes the rows of a batch; set it False)")
     if int(hyper.get("pac", 1)) > 1:
-        problems.append(f"pac={hyper['pac']} (PacGAN packs several rows into one sample; "
-                        "use pac=1)")
+        problems.append(
+            f"pac={hyper['pac']} (PacGAN packs several rows into one sample; use pac=1)"
+        )
     return problems
 
 
@@ -297,8 +345,15 @@ class PrivateTraining:
     ``DPOptimizer``; on exit it removes the hooks, leaving plain modules (same state dict).
     """
 
-    def __init__(self, config: DPConfig, model: GenerativeModel, n_rows: int, batch_size: int,
-                 total_steps: int, generator: torch.Generator) -> None:
+    def __init__(
+        self,
+        config: DPConfig,
+        model: GenerativeModel,
+        n_rows: int,
+        batch_size: int,
+        total_steps: int,
+        generator: torch.Generator,
+    ) -> None:
         self.config = config
         self.model = model
         self.n_rows = int(n_rows)
@@ -316,15 +371,10 @@ class PrivateTraining:
         if config.noise_multiplier is not None:
             self.noise_multiplier = float(config.noise_multiplier)
         else:
-            from opacus.accountants.utils import get_noise_multiplier
-
             try:
-                self.noise_multiplier = float(get_noise_multiplier(
-                    target_epsilon=config.epsilon, target_delta=self.delta,
-                    sample_rate=self.sample_rate, steps=self.planned,
-                    accountant=config.accountant, epsilon_tolerance=0.01,
-                    **_epsilon_kwargs(config.accountant),
-                ))
+                self.noise_multiplier = noise_for_budget(
+                    config.accountant, config.epsilon, self.delta, self.sample_rate, self.planned
+                )
             except ValueError as exc:
                 raise ValueError(
                     f"privacy: epsilon={config.epsilon} is too small for {self.planned} steps "
@@ -332,8 +382,12 @@ class PrivateTraining:
                     "fewer steps / larger tables"
                 ) from None
         self.max_steps = max_private_steps(
-            config.accountant, self.noise_multiplier, self.sample_rate, self.delta,
-            config.epsilon, hint=self.planned,
+            config.accountant,
+            self.noise_multiplier,
+            self.sample_rate,
+            self.delta,
+            config.epsilon,
+            hint=self.planned,
         )
         if self.max_steps < self.per_step:
             raise ValueError(
@@ -342,7 +396,7 @@ class PrivateTraining:
                 f"epsilon={config.epsilon:g} (delta {self.delta:.2g}); raise noise_multiplier "
                 "or epsilon, or leave noise_multiplier=None to have it chosen"
             )
-        self.accountant = _accountant(config.accountant)
+        self._steps = 0  # noisy optimiser steps taken (each one accounted)
         self.optimizers: dict[str, Any] = {}
         self._modules: list[Any] = []
         self._quiet: contextlib.ExitStack | None = None
@@ -350,30 +404,35 @@ class PrivateTraining:
     # -------------------------------------------------------------- accounting
     @property
     def steps(self) -> int:
-        return int(sum(n for _, _, n in self.accountant.history))
+        return self._steps
 
     def epsilon(self) -> float:
-        if not self.accountant.history:
-            return 0.0
-        return _get_epsilon(self.accountant, self.config.accountant, self.delta)
+        return epsilon_spent(
+            self.config.accountant, self.noise_multiplier, self.sample_rate, self.steps, self.delta
+        )
 
     def exhausted(self) -> bool:
         """True when one more trainer step would push epsilon past the target."""
         return self.steps + self.per_step > self.max_steps
 
     def stop_message(self, step: int) -> str:
-        return (f"privacy budget reached at step {step}: epsilon {self.epsilon():.3f} spent of "
-                f"{self.config.epsilon:g} (delta {self.delta:.2g}); one more step would exceed it")
+        return (
+            f"privacy budget reached at step {step}: epsilon {self.epsilon():.3f} spent of "
+            f"{self.config.epsilon:g} (delta {self.delta:.2g}); one more step would exceed it"
+        )
 
     def resume(self, history: History) -> None:
         """Continue the accounting of a resumed run (its spent steps are in the history)."""
         done = int(history.privacy.get("steps", 0) or 0)
         if done:
-            if not math.isclose(history.privacy.get("noise_multiplier", -1.0),
-                                self.noise_multiplier, rel_tol=1e-9):
-                raise ValueError("privacy: the checkpoint was trained with another noise "
-                                 "multiplier; resume with the same privacy settings")
-            self.accountant.history = [(self.noise_multiplier, self.sample_rate, done)]
+            if not math.isclose(
+                history.privacy.get("noise_multiplier", -1.0), self.noise_multiplier, rel_tol=1e-9
+            ):
+                raise ValueError(
+                    "privacy: the checkpoint was trained with another noise "
+                    "multiplier; resume with the same privacy settings"
+                )
+            self._steps = done
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -439,8 +498,11 @@ class PrivateTraining:
                 for name in names:
                     # hooks go on the part's own layers; the part itself stays unwrapped, so
                     # state dicts, snapshots and saved files are exactly as without privacy
-                    self._modules.append(GradSampleModule(parts[name], batch_first=True,
-                                                          loss_reduction="mean", strict=True))
+                    self._modules.append(
+                        GradSampleModule(
+                            parts[name], batch_first=True, loss_reduction="mean", strict=True
+                        )
+                    )
             for opt_name in self.dp_parts:
                 opt = DPOptimizer(
                     self.model.optimizers()[opt_name],
@@ -458,8 +520,8 @@ class PrivateTraining:
         return self
 
     def _count(self, optim) -> None:
-        self.accountant.step(noise_multiplier=optim.noise_multiplier,
-                             sample_rate=self.sample_rate)
+        """Step hook of every DPOptimizer: one noisy update at ``noise_multiplier``, rate q."""
+        self._steps += 1
 
     def __exit__(self, *exc) -> None:
         for gsm in self._modules:
