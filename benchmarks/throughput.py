@@ -308,6 +308,7 @@ def w_ct_train(n: int, steps: int, sample_rows: int = 50_000, **_: Any) -> dict[
     with _Clock() as smp:
         model.sample(sample_rows)
     return {
+        "rows": n,
         "steps": done,
         "batch": BATCH,
         "fit_total_cpu_s": total.cpu,
@@ -360,50 +361,74 @@ def run_worker(name: str, timeout: float = 3600, **kwargs: Any) -> dict[str, Any
 
 
 # ------------------------------------------------------------------------------------ plan
-def run(sizes: list[int], steps_big: int, ct_columns_big: str, quick: bool) -> dict[str, Any]:
+def plan(sizes: list[int], steps: int, ct_columns: str, ct_rows: int) -> list[tuple]:
+    """(size, result key, worker, kwargs) for every measurement, cheapest first."""
+    tasks: list[tuple] = []
+    for n in sizes:
+        tasks += [
+            (n, "gb_encoder", "gb_encoder", {"n": n}),
+            (n, "ct_encoder", "ct_encoder", {"n": n, "columns": ct_columns}),
+            (n, "gb_train_loop", "gb_train_loop", {"n": n, "steps": steps}),
+        ]
+        if n == min(sizes):
+            # sampling rates do not depend on table size or training length: once, 200k rows
+            tasks += [
+                (n, "gb_train_loop_vae", "gb_train_loop", {"n": n, "steps": steps, "model": "vae"}),
+                (n, "gb_fit_and_sample", "gb_train", {"n": n, "steps": 10}),
+                (n, "gb_fit_and_sample_vae", "gb_train", {"n": n, "steps": 10, "model": "vae"}),
+            ]
+        if n == max(sizes):
+            tasks.append((n, "gb_stream", "gb_stream", {"n": n, "steps": steps}))
+    # CTGAN's own fit (transformer on every column, data sampler, ``steps`` training steps,
+    # then sampling) on a smaller table: its per-step cost does not depend on the row count
+    tasks.append((ct_rows, "ct_train", "ct_train", {"n": ct_rows, "steps": steps}))
+    if ct_rows not in sizes:  # the whole-table encoder comparison at that size
+        tasks.append((ct_rows, "gb_encoder", "gb_encoder", {"n": ct_rows}))
+    return tasks
+
+
+def run(sizes: list[int], steps: int, ct_columns: str, ct_rows: int, jobs: int) -> dict[str, Any]:
+    from concurrent.futures import ThreadPoolExecutor
+
     results: dict[str, Any] = {
         "machine": {
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
             "threads_per_measurement": 1,
+            "parallel_measurements": jobs,
         },
         "batch_size": BATCH,
+        "train_steps": steps,
         "sizes": {},
     }
-    for n in sizes:
+    for n in {*sizes, ct_rows}:
         table_path(n)
-        one_epoch = max(n // BATCH, 1)
-        steps = one_epoch if n <= 100_000 else steps_big
-        label = "one epoch" if steps == one_epoch else f"bounded: {steps} steps of {one_epoch}"
-        r: dict[str, Any] = {"rows": n, "train_steps": steps, "train_steps_label": label}
-        r["gb_encoder"] = run_worker("gb_encoder", n=n)
-        r["gb_train_loop"] = run_worker("gb_train_loop", n=n, steps=steps)
-        if n <= 100_000 or quick:
-            # CTGAN's own fit on the whole table: its transformer (fit + transform), data
-            # sampler and ``steps`` training steps, timed apart, then sampling
-            r["ct_train"] = run_worker("ct_train", n=n, steps=steps)
-            r["gb_train_loop_vae"] = run_worker(
-                "gb_train_loop", n=n, steps=min(steps, 100), model="vae"
-            )
-            # sampling rates do not depend on training length: a short fit, then 200k rows
-            r["gb_fit_and_sample"] = run_worker("gb_train", n=n, steps=20)
-            r["gb_fit_and_sample_vae"] = run_worker("gb_train", n=n, steps=20, model="vae")
-        else:
-            r["ct_encoder"] = run_worker("ct_encoder", n=n, columns=ct_columns_big)
-            r["gb_stream"] = run_worker("gb_stream", n=n, steps=steps)
-        results["sizes"][str(n)] = r
+    tasks = plan(sizes, steps, ct_columns, ct_rows)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [(n, key, pool.submit(run_worker, w, **kw)) for n, key, w, kw in tasks]
+        for n, key, fut in futures:
+            results["sizes"].setdefault(str(n), {"rows": n})[key] = fut.result()
     return results
 
 
 def summarise(res: dict[str, Any]) -> dict[str, Any]:
     """Ratios and rates for the tables in the markdown (and the docs)."""
     out: dict[str, Any] = {}
-    ct_train_ref = None
+    ct_train_ref = next(
+        (
+            r["ct_train"]
+            for r in res["sizes"].values()
+            if "error" not in r.get("ct_train", {"error": 1})
+        ),
+        None,
+    )
     for key, r in res["sizes"].items():
+        if "gb_encoder" not in r:
+            continue
         s: dict[str, Any] = {}
         ge = r["gb_encoder"]
-        ce = r.get("ct_encoder") or r.get("ct_train", {"error": "not run"})
+        ce = r.get("ct_encoder") or r.get("ct_train") or {"error": "not run"}
         if "error" not in ge and "error" not in ce:
             gb = ge["fit_cpu_s"] + ge["transform_cpu_s"]
             ct = ce.get("transformer_cpu_s") or ce["fit_cpu_s"] + ce["transform_cpu_s"]
@@ -421,12 +446,9 @@ def summarise(res: dict[str, Any]) -> dict[str, Any]:
         gv = r.get("gb_train_loop_vae", {})
         if "error" not in gv and gv:
             s["train_gb_vae_rows_per_cpu_s"] = gv["rows_per_cpu_s"]
-        ct = r.get("ct_train")
-        if ct and "error" not in ct:
-            ct_train_ref = ct
         if ct_train_ref is not None and "train_gb_rows_per_cpu_s" in s:
             s["train_ct_rows_per_cpu_s"] = ct_train_ref["rows_per_cpu_s"]
-            s["train_ct_measured_at_rows"] = int(key) if ct else "smaller table (per-step cost)"
+            s["train_ct_measured_at_rows"] = ct_train_ref.get("rows")
             s["train_speedup"] = s["train_gb_rows_per_cpu_s"] / ct_train_ref["rows_per_cpu_s"]
             s["sample_ct_rows_per_cpu_s"] = ct_train_ref["sample_rows_per_cpu_s"]
         for tag in ("", "_vae"):
@@ -456,13 +478,13 @@ def to_markdown(res: dict[str, Any], summary: dict[str, Any]) -> str:
         lines += [
             f"## {int(key):,} rows x 30 columns (+ label)",
             "",
-            f"Training steps: {r['train_steps']} ({r['train_steps_label']}).",
+            f"Training: {res['train_steps']} optimiser steps of {res['batch_size']} rows each.",
             "",
             "| measure | genbalance | CTGAN | ratio |",
             "|---|---:|---:|---:|",
         ]
         if "encoder_speedup" in s:
-            note = " (3 columns, see below)" if "ct_encoder_measured_columns" in s else ""
+            note = " (some columns, see below)" if "ct_encoder_measured_columns" in s else ""
             lines.append(
                 f"| encoder fit + transform, CPU s | {s['encoder_gb_cpu_s']:.1f} | "
                 f"{s['encoder_ct_cpu_s']:.1f}{note} | {s['encoder_speedup']:.0f}x |"
@@ -516,16 +538,25 @@ def to_markdown(res: dict[str, Any], summary: dict[str, Any]) -> str:
                 "20 numeric columns it would be about "
                 f"{s['encoder_ct_cpu_s_extrapolated']:,.0f} CPU s (an estimate).",
             ]
-        if s.get("train_ct_measured_at_rows") == "smaller table (per-step cost)":
+        if "train_ct_rows_per_cpu_s" in s and s["train_ct_measured_at_rows"] != int(key):
             lines += [
                 "",
-                "CTGAN's training rate at this size is the one measured on the "
-                "smaller table: its per-step cost does not depend on the number of rows, "
-                "and its fit at this size would first spend the transformer time above.",
+                "CTGAN's training and sampling rates are those measured on the "
+                f"{s['train_ct_measured_at_rows']:,}-row table (its fit there: transformer on all "
+                "columns, data sampler, the same number of steps): its per-step cost does not "
+                "depend on the number of rows.",
             ]
         lines.append("")
     lines += ["Raw numbers: `throughput.json` beside this file."]
     return "\n".join(lines) + "\n"
+
+
+def report(path: Path) -> None:
+    """Rebuild the summary and markdown from a stored raw JSON."""
+    res = json.loads(path.read_text())
+    res["summary"] = summarise(res)
+    path.write_text(json.dumps(res, indent=2, default=str))
+    (path.parent / "throughput.md").write_text(to_markdown(res, res["summary"]))
 
 
 def main() -> None:
@@ -533,21 +564,29 @@ def main() -> None:
     ap.add_argument("--worker")
     ap.add_argument("--kwargs", default="{}")
     ap.add_argument("--sizes", default="100000,1000000")
-    ap.add_argument("--steps-big", type=int, default=100)
-    ap.add_argument("--ct-columns-big", default="num_0,cat_0,y")
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--ct-rows", type=int, default=20_000)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--ct-columns", default="num_0,cat_0,y")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--report", help="only rebuild summary + markdown from this JSON")
     args = ap.parse_args()
+    if args.report:
+        report(Path(args.report))
+        return
     if args.worker:
         _limit_threads()
         print(json.dumps(WORKERS[args.worker](**json.loads(args.kwargs))))
         return
-    sizes = [20_000] if args.quick else [int(s) for s in args.sizes.split(",")]
-    res = run(sizes, args.steps_big, args.ct_columns_big, args.quick)
-    summary = summarise(res)
-    res["summary"] = summary
+    sizes = [5_000] if args.quick else [int(s) for s in args.sizes.split(",")]
+    ct_rows = 2_000 if args.quick else args.ct_rows
+    res = run(sizes, 5 if args.quick else args.steps, args.ct_columns, ct_rows, args.jobs)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "throughput.json").write_text(json.dumps(res, indent=2, default=str))  # raw first
+    summary = summarise(res)
+    res["summary"] = summary
     (out / "throughput.json").write_text(json.dumps(res, indent=2, default=str))
     (out / "throughput.md").write_text(to_markdown(res, summary))
     print(to_markdown(res, summary))
