@@ -146,12 +146,15 @@ def _text_needs_str(series: pd.Series) -> bool:
     return inferred not in _BASIC_INFERRED and inferred != "empty"
 
 
+_TO_STR = np.frompyfunc(str, 1, 1)
+
+
 def _as_str_values(values: np.ndarray) -> np.ndarray:
     """Convert non-missing values of an object array to ``str`` (vectorised), keep missing."""
     out = np.asarray(values, dtype=object).copy()
     present = ~pd.isna(out)
-    if present.any():
-        out[present] = out[present].astype(str)
+    if present.any():  # not .astype(str): numpy's fixed-width strings drop trailing NULs
+        out[present] = _TO_STR(out[present])
     return out
 
 
