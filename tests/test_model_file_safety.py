@@ -58,7 +58,7 @@ UNSAFE = {
     r"\bimport pickle\b|\bfrom pickle\b|\bpickle\.loads?\(": "pickle",
     r"\bimport dill\b|\bcloudpickle\b|\bjoblib\.load\(": "pickle-based loaders",
     r"\bmarshal\.loads?\(|\bshelve\.open\(": "marshal/shelve",
-    r"(?<![\w.])eval\(|(?<![\w.])exec\(": "eval/exec",
+    r"(?<![\w.])(?<!def )eval\(|(?<![\w.])(?<!def )exec\(": "eval/exec",
     r"yaml\.load\((?![^)]*SafeLoader)": "yaml.load without SafeLoader",
 }
 
