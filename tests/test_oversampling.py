@@ -106,6 +106,25 @@ def test_generated_rows_follow_their_class():
     assert new["amount"].median() > 3.0, new["amount"].describe()
 
 
+@pytest.mark.parametrize("generation", ["interpolate", "hybrid"])
+def test_latent_interpolation_rows_stay_with_their_class(generation):
+    """Rows decoded between latent neighbours of the rare class must land near the rare class."""
+    X, y = mixed_frame(n_major=300, n_minor=40)
+    X = X.fillna({"amount": 0.0})
+    sampler = VAEOverSampler(random_state=0, epochs=60, generation=generation)
+    X_res, y_res = sampler.fit_resample(X, y)
+    new = X_res.iloc[len(X):]
+    assert (y_res[len(X):] == "rare").all() and len(new) == 260
+    assert new["amount"].median() > 3.0, new["amount"].describe()
+    assert list(new.dtypes) == list(X.dtypes)
+
+
+def test_interpolation_needs_a_family_with_an_encoder():
+    X, y = mixed_frame()
+    with pytest.raises(ValueError, match="needs a family with an encoder"):
+        fast(GenerativeOverSampler, generation="interpolate").fit_resample(X, y)
+
+
 def test_pipeline_cross_validate():
     X, y = mixed_frame()
     X = X[["amount", "count"]].fillna(0)
@@ -170,6 +189,8 @@ def test_bad_input_errors(X, y, match):
         ({"sampling_strategy": {"nope": 10}}, "nope|not present"),
         ({"epochs": -1}, "epochs"),
         ({"filter": "magic"}, "filter"),
+        ({"generation": "magic"}, "generation"),
+        ({"interpolation_share": 1.5}, "interpolation_share"),
         ({"model": "no-such-model"}, "unknown model family"),
         ({"preset": "turbo"}, "preset"),
     ],

@@ -27,7 +27,7 @@ from genbalance.synthesizer import Synthesizer
 from genbalance.training.privacy import DPConfig
 
 FILTERS = ("none", "knn")
-GENERATIONS = ("sample", "interpolate", "hybrid")
+GENERATIONS = ("sample", "interpolate", "hybrid", "residual")
 
 
 class GenerativeOverSampler(BaseOverSampler):
@@ -223,9 +223,10 @@ class GenerativeOverSampler(BaseOverSampler):
             codes = synth.label_codes(y)
             for i, (cls, n) in enumerate(wanted.items()):
                 class_seed = None if seed is None else seed + i
-                n_interp = {"sample": 0, "interpolate": n, "hybrid": round(self.interpolation_share * n)}[
-                    self.generation
-                ]
+                n_interp = {
+                    "sample": 0, "interpolate": n, "residual": n,
+                    "hybrid": round(self.interpolation_share * n),
+                }[self.generation]
                 parts = []
                 if n_interp:
                     parts.append(self._interpolate_class(synth, X, codes, cls, n_interp, class_seed))
@@ -262,8 +263,14 @@ class GenerativeOverSampler(BaseOverSampler):
         z = mu[base] + step * (mu[other] - mu[base])
         with torch.no_grad():
             zt = torch.from_numpy(z.astype(np.float32)).to(model.device)
-            out = model.decode(zt, torch.full((n,), int(code), dtype=torch.long, device=model.device))
-        return synth.encoder_.inverse_transform(out.cpu().numpy(), random_state=seed)
+            labels = torch.full((n,), int(code), dtype=torch.long, device=model.device)
+            out = model.decode(zt, labels).cpu().numpy()
+            if self.generation == "residual":
+                # move the real row by the decoder's displacement between the two latent points:
+                # the decoder's reconstruction bias cancels and the new row keeps the real row's detail
+                mu_t = torch.from_numpy(mu[base].astype(np.float32)).to(model.device)
+                out = Z.cpu().numpy()[base] + out - model.decode(mu_t, labels).cpu().numpy()
+        return synth.encoder_.inverse_transform(out, random_state=seed)
 
     def _generate_class(self, synth: Synthesizer, cls, n: int, filt, seed) -> pd.DataFrame:
         code = synth.label_codes([cls])[0]
@@ -365,6 +372,8 @@ class VAEOverSampler(GenerativeOverSampler):
         time_budget: float | None = None,
         filter: str = "none",  # noqa: A002
         k_neighbors: int = 5,
+        generation: str = "sample",
+        interpolation_share: float = 0.5,
         model_options: dict | None = None,
         trainer_options: dict | None = None,
         encoder_options: dict | None = None,
@@ -374,7 +383,8 @@ class VAEOverSampler(GenerativeOverSampler):
         super().__init__(
             "vae", sampling_strategy=sampling_strategy, random_state=random_state,
             categorical_features=categorical_features, epochs=epochs, time_budget=time_budget,
-            preset=None, filter=filter, k_neighbors=k_neighbors, model_options=model_options,
+            preset=None, filter=filter, k_neighbors=k_neighbors, generation=generation,
+            interpolation_share=interpolation_share, model_options=model_options,
             trainer_options=trainer_options, encoder_options=encoder_options, progress=progress,
             privacy=privacy,
         )
