@@ -34,8 +34,9 @@ def test_help_lists_commands():
 def test_resample_writes_balanced_table(table, tmp_path, suffix):
     path, df = table
     out = tmp_path / f"balanced{suffix}"
-    result = runner.invoke(app, ["resample", str(path), "--target", "y", "-o", str(out),
-                                 "--epochs", "2", "-q"])
+    result = runner.invoke(
+        app, ["resample", str(path), "--target", "y", "-o", str(out), "--epochs", "2", "-q"]
+    )
     assert result.exit_code == 0, result.output
     res = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out)
     assert list(res.columns) == list(df.columns)
@@ -47,14 +48,18 @@ def test_resample_refuses_to_overwrite(table, tmp_path):
     path, _ = table
     out = tmp_path / "out.csv"
     out.write_text("precious")
-    result = runner.invoke(app, ["resample", str(path), "-t", "y", "-o", str(out), "--epochs", "1", "-q"])
+    result = runner.invoke(
+        app, ["resample", str(path), "-t", "y", "-o", str(out), "--epochs", "1", "-q"]
+    )
     assert result.exit_code == 2 and "--force" in result.output
     assert out.read_text() == "precious"
 
 
 def test_resample_bad_target_named(table, tmp_path):
     path, _ = table
-    result = runner.invoke(app, ["resample", str(path), "-t", "nope", "-o", str(tmp_path / "o.csv")])
+    result = runner.invoke(
+        app, ["resample", str(path), "-t", "nope", "-o", str(tmp_path / "o.csv")]
+    )
     assert result.exit_code == 2 and "'nope'" in result.output
 
 
@@ -64,9 +69,13 @@ def test_fit_then_sample(table, tmp_path):
     r = runner.invoke(app, ["fit", str(path), "-t", "y", "-o", str(model), "--epochs", "2", "-q"])
     assert r.exit_code == 0, r.output
     out = tmp_path / "s.csv"
-    r = runner.invoke(app, ["sample", str(model), "-n", "7", "--class", "fraud", "-t", "y", "-o", str(out)])
+    r = runner.invoke(
+        app, ["sample", str(model), "-n", "7", "--class", "fraud", "-t", "y", "-o", str(out)]
+    )
     assert r.exit_code == 0, r.output
     got = pd.read_csv(out)
     assert len(got) == 7 and set(got["y"]) == {"fraud"}
-    r = runner.invoke(app, ["sample", str(model), "-n", "3", "--class", "zzz", "-o", str(tmp_path / "t.csv")])
+    r = runner.invoke(
+        app, ["sample", str(model), "-n", "3", "--class", "zzz", "-o", str(tmp_path / "t.csv")]
+    )
     assert r.exit_code == 2 and "unknown class" in r.output

@@ -31,7 +31,7 @@ def log_one_minus_sigmoid(x: float) -> float:
 def wmean(values: list[float], weight: list[float] | None) -> float:
     if weight is None:
         return sum(values) / len(values)
-    return sum(v * w for v, w in zip(values, weight)) / sum(weight)
+    return sum(v * w for v, w in zip(values, weight, strict=True)) / sum(weight)
 
 
 def expected_d(kind: str, s: float, weight: list[float] | None) -> float:

@@ -93,8 +93,9 @@ def test_exact_log_likelihood_beats_independent_baseline(trained):
 
 
 def test_categorical_probabilities_sum_to_one():
-    model = models.get("made")(4, 2, [OutputSpan(3, "softmax"), OutputSpan(1, "sigmoid")],
-                               hidden=[32])
+    model = models.get("made")(
+        4, 2, [OutputSpan(3, "softmax"), OutputSpan(1, "sigmoid")], hidden=[32]
+    )
     grid = torch.tensor([[*torch.eye(3)[i].tolist(), b] for i in range(3) for b in (0.0, 1.0)])
     for c in (0, 1):
         p = model.log_likelihood(grid, torch.full((6,), c)).exp().sum()
@@ -137,8 +138,9 @@ def test_training_is_reproducible():
     m1, _, _, _ = fit(seed=4, steps=30)
     m2, _, _, _ = fit(seed=4, steps=30)
     g = torch.Generator
-    assert torch.equal(m1.generate(LABELS[:100], g().manual_seed(0)),
-                       m2.generate(LABELS[:100], g().manual_seed(0)))
+    assert torch.equal(
+        m1.generate(LABELS[:100], g().manual_seed(0)), m2.generate(LABELS[:100], g().manual_seed(0))
+    )
 
 
 def test_invalid_hyper_and_presets():

@@ -58,8 +58,10 @@ def test_pandas_in_pandas_out_keeps_dtypes_and_labels():
     assert y_res.name == "label"
     assert Counter(y_res) == {"common": 120, "rare": 120}
     # the original rows come first, untouched
-    pd.testing.assert_frame_equal(X_res.iloc[: len(X)].reset_index(drop=True), X.reset_index(drop=True))
-    new = X_res.iloc[len(X):]
+    pd.testing.assert_frame_equal(
+        X_res.iloc[: len(X)].reset_index(drop=True), X.reset_index(drop=True)
+    )
+    new = X_res.iloc[len(X) :]
     assert set(new["kind"].dropna()) <= {"a", "b", "c"}
     assert set(new["city"]) <= {"paris", "rome"}
     assert new["count"].between(0, 19).all()
@@ -102,7 +104,7 @@ def test_generated_rows_follow_their_class():
     X, y = mixed_frame(n_major=300, n_minor=40)
     X = X.fillna({"amount": 0.0})
     X_res, y_res = GANOverSampler(random_state=0, epochs=60).fit_resample(X, y)
-    new = X_res.iloc[len(X):]
+    new = X_res.iloc[len(X) :]
     assert new["amount"].median() > 3.0, new["amount"].describe()
 
 
@@ -113,8 +115,8 @@ def test_latent_interpolation_rows_stay_with_their_class(generation):
     X = X.fillna({"amount": 0.0})
     sampler = VAEOverSampler(random_state=0, epochs=60, generation=generation)
     X_res, y_res = sampler.fit_resample(X, y)
-    new = X_res.iloc[len(X):]
-    assert (y_res[len(X):] == "rare").all() and len(new) == 260
+    new = X_res.iloc[len(X) :]
+    assert (y_res[len(X) :] == "rare").all() and len(new) == 260
     assert new["amount"].median() > 3.0, new["amount"].describe()
     assert list(new.dtypes) == list(X.dtypes)
 
@@ -139,7 +141,7 @@ def test_same_seed_same_output_different_seed_differs():
     b, _ = fast(epochs=2).fit_resample(X, y)
     c, _ = GANOverSampler(random_state=1, **{**FAST, "epochs": 2}).fit_resample(X, y)
     pd.testing.assert_frame_equal(a, b)
-    assert not a.iloc[len(X):].equals(c.iloc[len(X):])
+    assert not a.iloc[len(X) :].equals(c.iloc[len(X) :])
 
 
 def test_knn_filter_keeps_counts_and_rejects_intruders():

@@ -81,7 +81,9 @@ def same_weights(a: dict, b: dict) -> bool:
 
 
 def all_finite(model: GenerativeModel) -> bool:
-    return all(torch.isfinite(v).all() for v in model.state_tensors().values() if v.is_floating_point())
+    return all(
+        torch.isfinite(v).all() for v in model.state_tensors().values() if v.is_floating_point()
+    )
 
 
 # ---------------------------------------------------------------------- batches
@@ -129,9 +131,15 @@ def test_trainer_feeds_balanced_batches_and_weights_to_the_model():
     assert (labels == 1).float().mean().item() == pytest.approx(0.5, abs=0.06)
     assert all(w is None for w in model.weights)
     model = Toy(2, 2)
-    Trainer(epochs=0, max_steps=5, batch_size=64, sampling="natural", class_weight="balanced",
-            health_check=False).fit(model, X, y)
-    for lab, w in zip(model.labels, model.weights):
+    Trainer(
+        epochs=0,
+        max_steps=5,
+        batch_size=64,
+        sampling="natural",
+        class_weight="balanced",
+        health_check=False,
+    ).fit(model, X, y)
+    for lab, w in zip(model.labels, model.weights, strict=True):
         assert torch.allclose(w, torch.where(lab == 1, 1010 / 20, 1010 / 2000))
 
 
@@ -139,8 +147,9 @@ def test_trainer_feeds_balanced_batches_and_weights_to_the_model():
 def fit_gan(seed: int, model_seed: int = 0, steps: int = 15):
     X, y = imbalanced(200, 40)
     model = small_gan(model_seed)
-    Trainer(epochs=0, max_steps=steps, batch_size=32, random_state=seed, ema=0.9,
-            health_check=False).fit(model, X, y)
+    Trainer(
+        epochs=0, max_steps=steps, batch_size=32, random_state=seed, ema=0.9, health_check=False
+    ).fit(model, X, y)
     sample = model.generate(torch.tensor([0, 1] * 20), torch.Generator().manual_seed(3))
     return weights(model), sample
 
@@ -162,7 +171,8 @@ def test_fit_leaves_the_global_random_state_alone(tmp_path: Path):
     ckpt = str(tmp_path / "c.ckpt")
     Trainer(epochs=0, max_steps=3, batch_size=32, checkpoint_path=ckpt).fit(model, X, y)
     Trainer(epochs=0, max_steps=5, batch_size=32, checkpoint_path=ckpt, resume=True).fit(
-        model, X, y)
+        model, X, y
+    )
     assert torch.equal(torch.rand(3), expected)
 
 
@@ -214,8 +224,14 @@ def test_checkpoint_resume_continues_exactly_from_the_saved_step(tmp_path: Path)
 def test_periodic_checkpoints_and_a_mismatched_model_is_refused(tmp_path: Path):
     X, y = imbalanced(100, 10)
     ckpt = tmp_path / "ck" / "run.ckpt"
-    Trainer(epochs=0, max_steps=6, batch_size=16, checkpoint_path=str(ckpt),
-            checkpoint_every=2, health_check=False).fit(small_gan(), X, y)
+    Trainer(
+        epochs=0,
+        max_steps=6,
+        batch_size=16,
+        checkpoint_path=str(ckpt),
+        checkpoint_every=2,
+        health_check=False,
+    ).fit(small_gan(), X, y)
     assert ckpt.exists() and [p.name for p in ckpt.parent.iterdir()] == ["run.ckpt"]
     other = models.get("gan")(2, 2, g_hidden=[16], d_hidden=[16], z_dim=4)
     with pytest.raises(ModelFileError, match="different model configuration"):
@@ -272,8 +288,15 @@ def test_an_exploding_run_is_caught_and_never_leaves_nan_weights(family, policy)
         model = models.get("gan")(2, 2, **SMALL_GAN, loss="lsgan", lr_g=1e8, lr_d=1e8)
     else:
         model = models.get("vae")(2, 2, hidden=[16], latent_dim=2, lr=1e8)
-    trainer = Trainer(epochs=0, max_steps=30, batch_size=32, nan_policy=policy,
-                      max_rollbacks=6, rollback_lr_factor=1e-3, snapshot_every=5)
+    trainer = Trainer(
+        epochs=0,
+        max_steps=30,
+        batch_size=32,
+        nan_policy=policy,
+        max_rollbacks=6,
+        rollback_lr_factor=1e-3,
+        snapshot_every=5,
+    )
     if policy == "raise":
         with pytest.raises(TrainingDiverged, match=r"diverged \(loss of .* is (inf|nan)"):
             trainer.fit(model, X, y)
@@ -294,14 +317,16 @@ def test_gradient_clipping_bounds_the_applied_update():
     before = weights(model)
     history = Trainer(epochs=0, max_steps=1, batch_size=64, grad_clip=0.5).fit(model, X, y)
     pre_clip = history.steps[0]["grad_norm_net"]
-    change = torch.cat([(model.trace[0][k] - before[f"net.{k}"]).reshape(-1)
-                        for k in model.trace[0]])
+    change = torch.cat(
+        [(model.trace[0][k] - before[f"net.{k}"]).reshape(-1) for k in model.trace[0]]
+    )
     assert pre_clip > 100  # the recorded norm is the one before clipping
     assert change.norm().item() == pytest.approx(0.01 * 0.5, rel=1e-4)  # lr * clip, exactly
     unclipped = Toy(2, 2, lr=0.01, scale=100.0)
     Trainer(epochs=0, max_steps=1, batch_size=64).fit(unclipped, X, y)
-    change = torch.cat([(unclipped.trace[0][k] - before[f"net.{k}"]).reshape(-1)
-                        for k in unclipped.trace[0]])
+    change = torch.cat(
+        [(unclipped.trace[0][k] - before[f"net.{k}"]).reshape(-1) for k in unclipped.trace[0]]
+    )
     assert change.norm().item() == pytest.approx(0.01 * pre_clip, rel=1e-4)
 
 
@@ -326,7 +351,8 @@ def test_gan_ema_changes_the_sampling_generator_only():
     X, y = imbalanced(200, 40)
     raw = small_gan()
     Trainer(epochs=0, max_steps=15, batch_size=32, random_state=2, health_check=False).fit(
-        raw, X, y)
+        raw, X, y
+    )
     w_raw = weights(raw)
     assert all(torch.equal(w_ema[k], w_raw[k]) for k in w_raw if k.startswith("D."))
     assert not all(torch.equal(w_ema[k], w_raw[k]) for k in w_raw if k.startswith("G."))

@@ -25,8 +25,12 @@ images_app = typer.Typer(
     no_args_is_help=True,
 )
 
-InputArg = Annotated[str, typer.Argument(
-    help="digits | optdigits | file.npz (x, y) | folder of class folders | IDX images file.")]
+InputArg = Annotated[
+    str,
+    typer.Argument(
+        help="digits | optdigits | file.npz (x, y) | folder of class folders | IDX images file."
+    ),
+]
 LabelsOpt = Annotated[Path | None, typer.Option(help="IDX labels file (with IDX images).")]
 ModelOpt = Annotated[str, typer.Option(help="dcgan | conv-vae | gan | vae")]
 EpochsOpt = Annotated[str, typer.Option(help="Training epochs or 'auto'.")]
@@ -34,11 +38,14 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, sa
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite existing outputs.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 GridOpt = Annotated[Path | None, typer.Option(help="Also write a per-class sample grid PNG.")]
-SampleDirOpt = Annotated[Path | None, typer.Option(
-    help="Write a sample grid and loss curve here every --sample-every epochs.")]
+SampleDirOpt = Annotated[
+    Path | None,
+    typer.Option(help="Write a sample grid and loss curve here every --sample-every epochs."),
+]
 EveryOpt = Annotated[int, typer.Option(help="Epochs between training snapshots.")]
-ChannelsOpt = Annotated[int | None, typer.Option(
-    help="Convert folder images to 1 (grayscale) or 3 (RGB) channels.")]
+ChannelsOpt = Annotated[
+    int | None, typer.Option(help="Convert folder images to 1 (grayscale) or 3 (RGB) channels.")
+]
 
 
 def _fail(exc: Exception) -> None:
@@ -99,12 +106,20 @@ def _counts(title: str, before: np.ndarray, after: np.ndarray | None = None) -> 
     return table
 
 
-def _sampler(model: str, epochs: str, seed: int, sample_dir: Path | None, every: int,
-             quiet: bool, **kw):
+def _sampler(
+    model: str, epochs: str, seed: int, sample_dir: Path | None, every: int, quiet: bool, **kw
+):
     from genbalance.image_oversampling import ImageOverSampler
 
-    return ImageOverSampler(model, epochs=_epochs(epochs), random_state=seed,
-                            sample_dir=sample_dir, sample_every=every, progress=not quiet, **kw)
+    return ImageOverSampler(
+        model,
+        epochs=_epochs(epochs),
+        random_state=seed,
+        sample_dir=sample_dir,
+        sample_every=every,
+        progress=not quiet,
+        **kw,
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -141,8 +156,10 @@ def train(
     except (ValueError, TypeError, OSError, KeyError) as exc:
         _fail(exc)
     hist = sampler.history_
-    console.print(f"trained {len(hist.steps)} steps in {hist.seconds:.1f} s; model written to "
-                  f"{output}" + (f"; grid {grid}" if grid else ""))
+    console.print(
+        f"trained {len(hist.steps)} steps in {hist.seconds:.1f} s; model written to "
+        f"{output}" + (f"; grid {grid}" if grid else "")
+    )
 
 
 @images_app.command()
@@ -167,13 +184,18 @@ def grid(
 @images_app.command()
 def resample(
     source: InputArg,
-    output: Annotated[Path, typer.Option(
-        "--output", "-o", help="Balanced set: file.npz, or a folder (one sub-folder per class).")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Balanced set: file.npz, or a folder (one sub-folder per class)."
+        ),
+    ],
     labels: LabelsOpt = None,
     model: ModelOpt = "dcgan",
     epochs: EpochsOpt = "auto",
-    sampling_strategy: Annotated[str, typer.Option(
-        help="auto | minority | not majority | all | float | JSON dict")] = "auto",
+    sampling_strategy: Annotated[
+        str, typer.Option(help="auto | minority | not majority | all | float | JSON dict")
+    ] = "auto",
     latent: Annotated[str, typer.Option(help="conv-vae only: prior | posterior")] = "prior",
     filter: Annotated[str, typer.Option("--filter", help="none | classifier")] = "none",  # noqa: A002
     grid: GridOpt = None,
@@ -191,9 +213,17 @@ def resample(
     _check_out(output, force)
     try:
         X, y = _load(source, labels, channels)
-        sampler = _sampler(model, epochs, seed, sample_dir, sample_every, quiet,
-                           sampling_strategy=_strategy(sampling_strategy), latent=latent,
-                           filter=filter)
+        sampler = _sampler(
+            model,
+            epochs,
+            seed,
+            sample_dir,
+            sample_every,
+            quiet,
+            sampling_strategy=_strategy(sampling_strategy),
+            latent=latent,
+            filter=filter,
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             X_res, y_res = sampler.fit_resample(X, y)

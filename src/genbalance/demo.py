@@ -19,8 +19,12 @@ from sklearn.model_selection import train_test_split
 DEMO_DATASET = "abalone9-18"
 
 
-def run_demo(seed: int = 0, progress: bool = True, console: Console | None = None,
-             out_dir: str | Path = "runs/demo") -> pd.DataFrame:
+def run_demo(
+    seed: int = 0,
+    progress: bool = True,
+    console: Console | None = None,
+    out_dir: str | Path = "runs/demo",
+) -> pd.DataFrame:
     """Run the demo; returns the comparison table and writes the balanced training set."""
     from imblearn.over_sampling import SMOTENC
 
@@ -32,8 +36,10 @@ def run_demo(seed: int = 0, progress: bool = True, console: Console | None = Non
     console = console or Console()
     X, y = load_keel(DEMO_DATASET)
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.3, stratify=y, random_state=seed)
-    console.print(f"[bold]{DEMO_DATASET}[/]: {len(X)} rows, {X.shape[1]} features, "
-                  f"classes {y.value_counts().to_dict()}")
+    console.print(
+        f"[bold]{DEMO_DATASET}[/]: {len(X)} rows, {X.shape[1]} features, "
+        f"classes {y.value_counts().to_dict()}"
+    )
 
     t0 = time.perf_counter()
     gan = GANOverSampler(random_state=seed, progress=progress)
@@ -46,9 +52,13 @@ def run_demo(seed: int = 0, progress: bool = True, console: Console | None = Non
     t_sm = time.perf_counter() - t0
 
     rows = []
-    for name, Xa, ya, secs in (("SMOTE-NC", X_sm, y_sm, t_sm), ("genbalance GAN", X_gan, y_gan, t_gan)):
-        gain = rebalancing_gain(X_tr, y_tr, Xa, ya, X_te, y_te, aug_includes_train=True,
-                                random_state=seed)
+    for name, Xa, ya, secs in (
+        ("SMOTE-NC", X_sm, y_sm, t_sm),
+        ("genbalance GAN", X_gan, y_gan, t_gan),
+    ):
+        gain = rebalancing_gain(
+            X_tr, y_tr, Xa, ya, X_te, y_te, aug_includes_train=True, random_state=seed
+        )
         mean = gain[gain["classifier"] == "mean"].set_index("metric")
         if not rows:
             rows.append({"method": "no resampling", **mean["baseline"].to_dict(), "seconds": 0.0})
@@ -68,6 +78,8 @@ def run_demo(seed: int = 0, progress: bool = True, console: Console | None = Non
     balanced = X_gan.copy()
     balanced["Class"] = np.asarray(y_gan)
     path = write_table(balanced, out / f"{DEMO_DATASET}-balanced.csv", force=True)
-    console.print(f"balanced training set ({pd.Series(np.asarray(y_gan)).value_counts().to_dict()}) "
-                  f"written to {path}")
+    console.print(
+        f"balanced training set ({pd.Series(np.asarray(y_gan)).value_counts().to_dict()}) "
+        f"written to {path}"
+    )
     return table

@@ -66,8 +66,12 @@ def load_optdigits() -> tuple[np.ndarray, np.ndarray]:
 
 # ---------------------------------------------------------------------- IDX (MNIST format)
 _IDX_TYPES = {
-    0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8"),
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
 }
 
 
@@ -95,8 +99,10 @@ def _read_idx(path: PathLike) -> np.ndarray:
     shape = tuple(int(v) for v in np.frombuffer(raw, ">u4", count=ndim, offset=4))
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(raw) - header != expected:
-        raise ValueError(f"{path}: IDX header says shape {shape} ({expected} bytes of data) but "
-                         f"the file holds {len(raw) - header} bytes (truncated or wrong file)")
+        raise ValueError(
+            f"{path}: IDX header says shape {shape} ({expected} bytes of data) but "
+            f"the file holds {len(raw) - header} bytes (truncated or wrong file)"
+        )
     return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -105,10 +111,12 @@ def load_idx(images_path: PathLike, labels_path: PathLike) -> tuple[np.ndarray, 
     X, y = _read_idx(images_path), _read_idx(labels_path)
     if X.ndim != 3:
         raise ValueError(
-            f"{images_path}: IDX images must have 3 dimensions (N, H, W), got {X.shape}")
+            f"{images_path}: IDX images must have 3 dimensions (N, H, W), got {X.shape}"
+        )
     if X.dtype != np.uint8:
         raise ValueError(
-            f"{images_path}: IDX images must be unsigned bytes (type 0x08), got {X.dtype}")
+            f"{images_path}: IDX images must be unsigned bytes (type 0x08), got {X.dtype}"
+        )
     if y.ndim != 1:
         raise ValueError(f"{labels_path}: IDX labels must have 1 dimension, got shape {y.shape}")
     if len(y) != len(X):
@@ -122,8 +130,12 @@ def save_idx(images_path: PathLike, labels_path: PathLike, X, y) -> None:
     if X.ndim != 3:
         raise ValueError(f"IDX holds grayscale (N, H, W) images; got shape {X.shape}")
     y = np.asarray(y)
-    if (y.shape != (len(X),) or not np.issubdtype(y.dtype, np.integer)
-            or y.min() < 0 or y.max() > 255):
+    if (
+        y.shape != (len(X),)
+        or not np.issubdtype(y.dtype, np.integer)
+        or y.min() < 0
+        or y.max() > 255
+    ):
         raise ValueError("IDX labels must be integers 0..255, one per image")
     for path, arr, ndim in ((images_path, X, 3), (labels_path, y.astype(np.uint8), 1)):
         head = bytes([0, 0, 0x08, ndim]) + np.asarray(arr.shape, ">u4").tobytes()
@@ -178,11 +190,13 @@ def load_image_folder(root: PathLike, channels: int | None = None) -> tuple[np.n
     labels: list[str] = []
     first: tuple[Path, tuple[int, int], int] | None = None
     for cdir in class_dirs:
-        files = sorted(p for p in cdir.iterdir()
-                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(
+            p for p in cdir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        )
         if not files:
-            raise ValueError(f"class folder {cdir.name!r} ({cdir}) holds no images "
-                             f"({', '.join(IMAGE_SUFFIXES)})")
+            raise ValueError(
+                f"class folder {cdir.name!r} ({cdir}) holds no images ({', '.join(IMAGE_SUFFIXES)})"
+            )
         for f in files:
             try:
                 with Image.open(f) as im:
@@ -247,8 +261,9 @@ def save_image_folder(root: PathLike, X, y, fmt: str = "png") -> Path:
 BUNDLED = {"digits": load_digits_8x8, "optdigits": load_optdigits}
 
 
-def load_images(source: PathLike, labels: PathLike | None = None,
-                channels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def load_images(
+    source: PathLike, labels: PathLike | None = None, channels: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Images from ``"digits"`` / ``"optdigits"`` (bundled), an ``.npz`` file (arrays ``x``,
     ``y``), a folder with one sub-folder per class, or an IDX images file (``labels`` = the
     IDX labels file)."""
@@ -257,21 +272,26 @@ def load_images(source: PathLike, labels: PathLike | None = None,
         return BUNDLED[name]()
     path = Path(source)
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; give an .npz file, a folder of class "
-                                f"folders, an IDX file with labels, or one of {sorted(BUNDLED)}")
+        raise FileNotFoundError(
+            f"{path} does not exist; give an .npz file, a folder of class "
+            f"folders, an IDX file with labels, or one of {sorted(BUNDLED)}"
+        )
     if path.is_dir():
         return load_image_folder(path, channels=channels)
     if path.suffix.lower() == ".npz":
         return load_npz(path)
     if labels is None:
-        raise ValueError(f"{path}: not an .npz file or a folder; for IDX images also give the "
-                         "labels file (--labels)")
+        raise ValueError(
+            f"{path}: not an .npz file or a folder; for IDX images also give the "
+            "labels file (--labels)"
+        )
     return load_idx(path, labels)
 
 
 # ---------------------------------------------------------------------- long tail
-def long_tail_counts(n_max: int, n_classes: int, ratio: float = 10,
-                     profile: str = "exponential") -> np.ndarray:
+def long_tail_counts(
+    n_max: int, n_classes: int, ratio: float = 10, profile: str = "exponential"
+) -> np.ndarray:
     """Images kept per class rank: ``n_max * ratio**(-rank/(K-1))`` (exponential) or
     ``n_max`` for the first half and ``n_max / ratio`` for the second half (step); >= 1."""
     if ratio < 1:
@@ -286,8 +306,14 @@ def long_tail_counts(n_max: int, n_classes: int, ratio: float = 10,
     return np.maximum(1, np.floor(n_max * frac + 0.5)).astype(np.int64)
 
 
-def make_long_tailed(X, y, ratio: float = 10, profile: str = "exponential",
-                     random_state: int | None = 0, n_max: int | None = None):
+def make_long_tailed(
+    X,
+    y,
+    ratio: float = 10,
+    profile: str = "exponential",
+    random_state: int | None = 0,
+    n_max: int | None = None,
+):
     """A long-tailed subset of balanced data: class rank r (sorted labels) keeps
     ``n_max * ratio**(-r/(K-1))`` images (exponential) or half the classes are cut by ``ratio``
     (step), at least one each. ``n_max`` defaults to the smallest class count, so every class
@@ -299,11 +325,14 @@ def make_long_tailed(X, y, ratio: float = 10, profile: str = "exponential",
     classes, counts = np.unique(y, return_counts=True)
     n_max = int(counts.min()) if n_max is None else int(n_max)
     if n_max > counts.min():
-        raise ValueError(f"n_max={n_max} but class {classes[counts.argmin()]!r} has only "
-                         f"{counts.min()} images")
+        raise ValueError(
+            f"n_max={n_max} but class {classes[counts.argmin()]!r} has only {counts.min()} images"
+        )
     keep_n = long_tail_counts(n_max, len(classes), ratio, profile)
     rng = np.random.default_rng(random_state)
-    keep = [rng.choice(np.flatnonzero(y == c), size=k, replace=False)
-            for c, k in zip(classes, keep_n, strict=True)]
+    keep = [
+        rng.choice(np.flatnonzero(y == c), size=k, replace=False)
+        for c, k in zip(classes, keep_n, strict=True)
+    ]
     idx = np.sort(np.concatenate(keep))
     return np.asarray(X)[idx], y[idx]

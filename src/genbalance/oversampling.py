@@ -158,11 +158,13 @@ class GenerativeOverSampler(BaseOverSampler):
         if sparse.issparse(X):
             self._sparse_format = X.format
             X = X.toarray()
-        elif isinstance(X, pd.DataFrame) and any(
-            isinstance(d, pd.SparseDtype) for d in X.dtypes
-        ):
-            X = X.sparse.to_dense() if all(isinstance(d, pd.SparseDtype) for d in X.dtypes) else X.astype(
-                {c: d.subtype for c, d in X.dtypes.items() if isinstance(d, pd.SparseDtype)}
+        elif isinstance(X, pd.DataFrame) and any(isinstance(d, pd.SparseDtype) for d in X.dtypes):
+            X = (
+                X.sparse.to_dense()
+                if all(isinstance(d, pd.SparseDtype) for d in X.dtypes)
+                else X.astype(
+                    {c: d.subtype for c, d in X.dtypes.items() if isinstance(d, pd.SparseDtype)}
+                )
             )
         frame, labels, origin = _check_frame_and_labels(X, y)
         self._origin = origin
@@ -209,32 +211,50 @@ class GenerativeOverSampler(BaseOverSampler):
                 stacklevel=3,
             )
         self.synthesizer_ = Synthesizer(
-            self.model, preset=self.preset, epochs=self.epochs,
-            categorical_features=self.categorical_features, time_budget=self.time_budget,
-            progress=self.progress, random_state=seed, model_options=self.model_options,
-            trainer_options=self.trainer_options, encoder_options=self.encoder_options,
+            self.model,
+            preset=self.preset,
+            epochs=self.epochs,
+            categorical_features=self.categorical_features,
+            time_budget=self.time_budget,
+            progress=self.progress,
+            random_state=seed,
+            model_options=self.model_options,
+            trainer_options=self.trainer_options,
+            encoder_options=self.encoder_options,
             privacy=self.privacy,
         ).fit(X, y)
         synth = self.synthesizer_
         self.n_filtered_ = {}
         pieces, labels = [X], [y]
         if wanted:
-            filt = _RegionFilter(X, y, self.k_neighbors, self.categorical_features) if self.filter == "knn" else None
+            filt = (
+                _RegionFilter(X, y, self.k_neighbors, self.categorical_features)
+                if self.filter == "knn"
+                else None
+            )
             codes = synth.label_codes(y)
             for i, (cls, n) in enumerate(wanted.items()):
                 class_seed = None if seed is None else seed + i
                 n_interp = {
-                    "sample": 0, "interpolate": n, "residual": n,
+                    "sample": 0,
+                    "interpolate": n,
+                    "residual": n,
                     "hybrid": round(self.interpolation_share * n),
                 }[self.generation]
                 parts = []
                 if n_interp:
-                    parts.append(self._interpolate_class(synth, X, codes, cls, n_interp, class_seed))
+                    parts.append(
+                        self._interpolate_class(synth, X, codes, cls, n_interp, class_seed)
+                    )
                 if n - n_interp:
                     parts.append(self._generate_class(synth, cls, n - n_interp, filt, class_seed))
                 rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
                 pieces.append(rows)
-                labels.append(np.full(n, cls, dtype=y.dtype) if y.dtype != object else np.array([cls] * n, dtype=object))
+                labels.append(
+                    np.full(n, cls, dtype=y.dtype)
+                    if y.dtype != object
+                    else np.array([cls] * n, dtype=object)
+                )
         out = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else X.reset_index(drop=True)
         X_res = restore_output(out, self._origin)
         if self._sparse_format is not None:
@@ -256,7 +276,9 @@ class GenerativeOverSampler(BaseOverSampler):
             mu = model.encode(Z, y_code)[0].cpu().numpy()
         rng = np.random.default_rng(seed)
         k = min(self.k_neighbors, len(members) - 1)
-        neighbours = NearestNeighbors(n_neighbors=k + 1).fit(mu).kneighbors(mu, return_distance=False)
+        neighbours = (
+            NearestNeighbors(n_neighbors=k + 1).fit(mu).kneighbors(mu, return_distance=False)
+        )
         base = rng.integers(len(members), size=n)
         other = neighbours[base, rng.integers(1, k + 1, size=n)]
         step = rng.random((n, 1))
@@ -267,7 +289,7 @@ class GenerativeOverSampler(BaseOverSampler):
             out = model.decode(zt, labels).cpu().numpy()
             if self.generation == "residual":
                 # move the real row by the decoder's displacement between the two latent points:
-                # the decoder's reconstruction bias cancels and the new row keeps the real row's detail
+                # the decoder's reconstruction bias cancels; the new row keeps the real row's detail
                 mu_t = torch.from_numpy(mu[base].astype(np.float32)).to(model.device)
                 out = Z.cpu().numpy()[base] + out - model.decode(mu_t, labels).cpu().numpy()
         return synth.encoder_.inverse_transform(out, random_state=seed)
@@ -282,7 +304,9 @@ class GenerativeOverSampler(BaseOverSampler):
         scores: list[np.ndarray] = []
         rejected = 0
         for round_ in range(3):
-            z = synth.sample_encoded(np.full(2 * n, code), None if seed is None else seed + 7919 * round_)
+            z = synth.sample_encoded(
+                np.full(2 * n, code), None if seed is None else seed + 7919 * round_
+            )
             rows = synth.encoder_.inverse_transform(z, random_state=seed)
             score = filt.same_class_share(rows, cls)
             kept.append(rows)
@@ -351,10 +375,19 @@ class GANOverSampler(GenerativeOverSampler):
         privacy: Any = None,
     ) -> None:
         super().__init__(
-            "gan", sampling_strategy=sampling_strategy, random_state=random_state,
-            categorical_features=categorical_features, epochs=epochs, time_budget=time_budget,
-            preset=preset, filter=filter, k_neighbors=k_neighbors, model_options=model_options,
-            trainer_options=trainer_options, encoder_options=encoder_options, progress=progress,
+            "gan",
+            sampling_strategy=sampling_strategy,
+            random_state=random_state,
+            categorical_features=categorical_features,
+            epochs=epochs,
+            time_budget=time_budget,
+            preset=preset,
+            filter=filter,
+            k_neighbors=k_neighbors,
+            model_options=model_options,
+            trainer_options=trainer_options,
+            encoder_options=encoder_options,
+            progress=progress,
             privacy=privacy,
         )
 
@@ -381,10 +414,20 @@ class VAEOverSampler(GenerativeOverSampler):
         privacy: Any = None,
     ) -> None:
         super().__init__(
-            "vae", sampling_strategy=sampling_strategy, random_state=random_state,
-            categorical_features=categorical_features, epochs=epochs, time_budget=time_budget,
-            preset=None, filter=filter, k_neighbors=k_neighbors, generation=generation,
-            interpolation_share=interpolation_share, model_options=model_options,
-            trainer_options=trainer_options, encoder_options=encoder_options, progress=progress,
+            "vae",
+            sampling_strategy=sampling_strategy,
+            random_state=random_state,
+            categorical_features=categorical_features,
+            epochs=epochs,
+            time_budget=time_budget,
+            preset=None,
+            filter=filter,
+            k_neighbors=k_neighbors,
+            generation=generation,
+            interpolation_share=interpolation_share,
+            model_options=model_options,
+            trainer_options=trainer_options,
+            encoder_options=encoder_options,
+            progress=progress,
             privacy=privacy,
         )

@@ -34,9 +34,15 @@ def _save(fig, path) -> Path:
     return path
 
 
-def save_sample_grid(path, images, labels, n_per_class: int = 10,
-                     class_names: Sequence | None = None,
-                     title: str | None = None, random_state: int | None = 0) -> Path:
+def save_sample_grid(
+    path,
+    images,
+    labels,
+    n_per_class: int = 10,
+    class_names: Sequence | None = None,
+    title: str | None = None,
+    random_state: int | None = 0,
+) -> Path:
     """One row per class (sorted labels), up to ``n_per_class`` images each, as a PNG.
 
     ``images`` is any accepted image array ((N, H, W) or (N, H, W, C); uint8 or [0, 1] float).
@@ -78,8 +84,13 @@ def _smooth(values: np.ndarray, window: int) -> np.ndarray:
     return np.convolve(values, kernel, mode="valid")
 
 
-def save_loss_curve(path, steps: Sequence[dict[str, float]], keys: Sequence[str] | None = None,
-                    title: str | None = None, smooth: int | None = None) -> Path:
+def save_loss_curve(
+    path,
+    steps: Sequence[dict[str, float]],
+    keys: Sequence[str] | None = None,
+    title: str | None = None,
+    smooth: int | None = None,
+) -> Path:
     """Loss curves from per-step metric dicts (``History.steps``-like) as a PNG.
 
     ``keys`` defaults to every metric whose name starts with ``loss``; curves are smoothed
@@ -97,7 +108,7 @@ def save_loss_curve(path, steps: Sequence[dict[str, float]], keys: Sequence[str]
         if len(ys) == 0:
             continue
         ys_s = _smooth(ys, window)
-        ax.plot(xs[len(xs) - len(ys_s):], ys_s, label=key, linewidth=1.2)
+        ax.plot(xs[len(xs) - len(ys_s) :], ys_s, label=key, linewidth=1.2)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     if keys:
@@ -118,8 +129,14 @@ class TrainingSnapshots:
     ``out_dir``. :meth:`detach` restores the model's own ``train_step``.
     """
 
-    def __init__(self, out_dir, every: int, steps_per_epoch: int,
-                 draw: Callable[[int], tuple[Any, Any]], n_per_class: int = 10) -> None:
+    def __init__(
+        self,
+        out_dir,
+        every: int,
+        steps_per_epoch: int,
+        draw: Callable[[int], tuple[Any, Any]],
+        n_per_class: int = 10,
+    ) -> None:
         if every < 1:
             raise ValueError(f"sample_every must be >= 1 epoch, got {every}")
         self.out_dir = Path(out_dir)
@@ -154,8 +171,12 @@ class TrainingSnapshots:
         name = "grid_final.png" if final else f"grid_epoch{epoch:04d}.png"
         images, labels = self.draw(epoch)
         title = "final samples" if final else f"samples after epoch {epoch}"
-        self.saved.append(save_sample_grid(self.out_dir / name, images, labels,
-                                           self.n_per_class, title=title))
+        self.saved.append(
+            save_sample_grid(self.out_dir / name, images, labels, self.n_per_class, title=title)
+        )
         if self.steps:
-            self.saved.append(save_loss_curve(self.out_dir / "loss.png", self.steps,
-                                              title=f"training losses (epoch {epoch})"))
+            self.saved.append(
+                save_loss_curve(
+                    self.out_dir / "loss.png", self.steps, title=f"training losses (epoch {epoch})"
+                )
+            )

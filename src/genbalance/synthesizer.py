@@ -94,18 +94,32 @@ class Synthesizer:
     def _trainer_config(self, n_rows: int, recipe_trainer: dict[str, Any]) -> TrainerConfig:
         unknown = set(self.trainer_options) - _TRAINER_KEYS
         if unknown:
-            raise ValueError(f"unknown trainer_options {sorted(unknown)}; accepted: {sorted(_TRAINER_KEYS)}")
+            raise ValueError(
+                f"unknown trainer_options {sorted(unknown)}; accepted: {sorted(_TRAINER_KEYS)}"
+            )
         batch = auto_batch_size(n_rows) if self.batch_size == "auto" else int(self.batch_size)
         if self.epochs == "auto":
             epochs, max_steps = 0, auto_steps(n_rows)
-        elif isinstance(self.epochs, (int, np.integer)) and not isinstance(self.epochs, bool) and self.epochs >= 0:
+        elif (
+            isinstance(self.epochs, (int, np.integer))
+            and not isinstance(self.epochs, bool)
+            and self.epochs >= 0
+        ):
             epochs, max_steps = int(self.epochs), None
         else:
-            raise ValueError(f"epochs must be a non-negative integer or 'auto', got {self.epochs!r}")
+            raise ValueError(
+                f"epochs must be a non-negative integer or 'auto', got {self.epochs!r}"
+            )
         options = {
-            "epochs": epochs, "max_steps": max_steps, "batch_size": batch,
-            "time_budget": self.time_budget, "device": self.device, "progress": self.progress,
-            "random_state": self.random_state, **recipe_trainer, **self.trainer_options,
+            "epochs": epochs,
+            "max_steps": max_steps,
+            "batch_size": batch,
+            "time_budget": self.time_budget,
+            "device": self.device,
+            "progress": self.progress,
+            "random_state": self.random_state,
+            **recipe_trainer,
+            **self.trainer_options,
         }
         if self.privacy is not None:
             if self.trainer_options.get("privacy") is not None:
@@ -125,7 +139,10 @@ class Synthesizer:
         else:
             labels = check_labels(y)  # refuses missing, non-scalar and mixed-type labels
             if labels.shape != (len(frame),):
-                raise ValueError(f"y must have one label per row of X: X has {len(frame)} rows, y has shape {labels.shape}")
+                raise ValueError(
+                    f"y must have one label per row of X: X has {len(frame)} rows, "
+                    f"y has shape {labels.shape}"
+                )
         if len(frame) < 2:
             raise ValueError(f"need at least 2 rows to fit a synthesizer, got {len(frame)}")
         self.classes_, codes = np.unique(labels, return_inverse=True)
@@ -148,13 +165,17 @@ class Synthesizer:
         family = models.get(self.model)
         if self.preset is not None:
             if family.family != "gan":
-                raise ValueError(f"preset={self.preset!r} applies to the 'gan' family only, not {self.model!r}")
+                raise ValueError(
+                    f"preset={self.preset!r} applies to the 'gan' family only, not {self.model!r}"
+                )
             recipe = get_recipe(self.preset)
             recipe_gan, recipe_trainer = dict(recipe.gan), dict(recipe.trainer)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.random_state if self.random_state is not None else 0)
             self.model_ = family(
-                self.encoder_.output_dim, len(self.classes_), self.encoder_.spans,
+                self.encoder_.output_dim,
+                len(self.classes_),
+                self.encoder_.spans,
                 **{**recipe_gan, **self.model_options},
             )
         config = self._trainer_config(n_rows, recipe_trainer)
@@ -175,11 +196,12 @@ class Synthesizer:
             values = np.repeat(values, n if n is not None else 1)
         lookup = {_py(c): i for i, c in enumerate(self.classes_)}
         codes = np.empty(len(values), dtype=np.int64)
-        for i, v in enumerate(pd.unique(values)):
+        for v in pd.unique(values):
             key = _py(v)
             if key not in lookup:
                 raise ValueError(
-                    f"unknown class {key!r}; this synthesizer knows {[_py(c) for c in self.classes_]}"
+                    f"unknown class {key!r}; this synthesizer knows "
+                    f"{[_py(c) for c in self.classes_]}"
                 )
             codes[values == v] = lookup[key]
         return codes
@@ -202,17 +224,25 @@ class Synthesizer:
             return np.zeros((0, self.encoder_.output_dim), dtype=np.float32)
         return torch.cat(out).numpy()
 
-    def sample(self, n: int | None = None, y: Any = None, random_state: int | None = None) -> pd.DataFrame:
+    def sample(
+        self, n: int | None = None, y: Any = None, random_state: int | None = None
+    ) -> pd.DataFrame:
         """``n`` rows in raw space. ``y``: one label, an array of labels (one per row), a dict
         ``{label: count}``, or None (classes drawn in their training proportions)."""
         self._check_fitted()
         if isinstance(y, dict):
-            codes = np.concatenate([self.label_codes(k, int(v)) for k, v in y.items()] or [np.zeros(0, int)])
+            codes = np.concatenate(
+                [self.label_codes(k, int(v)) for k, v in y.items()] or [np.zeros(0, int)]
+            )
         elif y is None:
             if n is None or n < 0:
                 raise ValueError(f"n must be a non-negative integer, got {n!r}")
-            rng = np.random.default_rng(random_state if random_state is not None else self.random_state)
-            codes = rng.choice(len(self.classes_), size=int(n), p=self.class_counts_ / self.class_counts_.sum())
+            rng = np.random.default_rng(
+                random_state if random_state is not None else self.random_state
+            )
+            codes = rng.choice(
+                len(self.classes_), size=int(n), p=self.class_counts_ / self.class_counts_.sum()
+            )
         else:
             codes = self.label_codes(y, n)
             if n is not None and np.ndim(y) > 0 and len(codes) != n:
@@ -242,8 +272,12 @@ class Synthesizer:
             "class_counts": self.class_counts_.tolist(),
             "history": _jsonable_history(self.history_),
             "privacy": self.history_.privacy or None,  # epsilon spent, under DP training
-            "settings": {"model": self.model, "preset": self.preset,
-                         "random_state": self.random_state, "privacy": _privacy_json(self.privacy)},
+            "settings": {
+                "model": self.model,
+                "preset": self.preset,
+                "random_state": self.random_state,
+                "privacy": _privacy_json(self.privacy),
+            },
         }
         tensors = {f"model.{k}": v for k, v in self.model_.state_tensors().items()}
         return save_bundle(path, meta, tensors, overwrite=overwrite)
@@ -254,12 +288,18 @@ class Synthesizer:
         if meta.get("kind") != FILE_KIND:
             raise ModelFileError(f"{path}: holds a {meta.get('kind')!r}, not a synthesizer")
         settings = meta.get("settings", {})
-        self = cls(model=settings.get("model", "gan"), preset=settings.get("preset"),
-                   random_state=settings.get("random_state"), privacy=settings.get("privacy"))
+        self = cls(
+            model=settings.get("model", "gan"),
+            preset=settings.get("preset"),
+            random_state=settings.get("random_state"),
+            privacy=settings.get("privacy"),
+        )
         try:
             self.encoder_ = TabularEncoder.from_json(meta["encoder"])
             self.classes_ = np.asarray(meta["classes"], dtype=object)
-            if all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in self.classes_):
+            if all(
+                isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in self.classes_
+            ):
                 self.classes_ = self.classes_.astype(np.int64)
             self.class_counts_ = np.asarray(meta["class_counts"], dtype=np.int64)
             self.history_ = History.from_json(meta["history"])

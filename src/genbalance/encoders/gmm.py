@@ -34,9 +34,7 @@ _REG = 1e-6  # added to every variance (as scikit-learn's reg_covar)
 _SIGMA_FLOOR = 1e-6
 
 
-def _pack(
-    samples: Sequence[np.ndarray], n_bins: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pack(samples: Sequence[np.ndarray], n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Columns as weighted points padded to one ``(columns, points)`` array.
 
     A column with at most ``n_bins`` distinct values becomes its distinct values with their
@@ -209,8 +207,11 @@ def fit_mixtures(
         # log rho = c0 + c1 x + c2 (x^2 + v), from -prec/2 ((x - m)^2 + v)
         c0 = e_log_pi + 0.5 * e_log_prec - 0.5 / beta - 0.5 * prec * m * m
         coef = np.stack([np.where(active, c0, -np.inf), prec * m, -0.5 * prec], axis=1)
-        log_rho = feats @ np.where(active[:, None, :], coef, np.stack(
-            [np.full_like(c0, -np.inf), np.zeros_like(c0), np.zeros_like(c0)], axis=1))
+        log_rho = feats @ np.where(
+            active[:, None, :],
+            coef,
+            np.stack([np.full_like(c0, -np.inf), np.zeros_like(c0), np.zeros_like(c0)], axis=1),
+        )
         top = log_rho.max(2, keepdims=True)
         np.subtract(log_rho, top, out=log_rho)
         np.exp(log_rho, out=log_rho)
@@ -222,9 +223,7 @@ def fit_mixtures(
 
     # expected stick-breaking weights, as scikit-learn reports them
     frac = a / (a + b)
-    rest = np.concatenate(
-        [np.ones((n_cols, 1)), np.cumprod(1.0 - frac, axis=1)[:, :-1]], axis=1
-    )
+    rest = np.concatenate([np.ones((n_cols, 1)), np.cumprod(1.0 - frac, axis=1)[:, :-1]], axis=1)
     weights = np.where(active, frac * rest, 0.0)
     weights = weights / weights.sum(1, keepdims=True)
     m = m * sd0[:, None] + mean0[:, None]

@@ -41,21 +41,24 @@ def check_images(X: Any, name: str = "X") -> np.ndarray:
     if X.dtype == object:
         raise TypeError(f"{name} has dtype object (a ragged list of images?); {ACCEPTED}")
     if X.ndim not in (3, 4):
-        raise ValueError(f"{name} has shape {X.shape} ({X.ndim} dimensions); {ACCEPTED}. "
-                         "Flat rows of pixels can be reshaped with X.reshape(N, H, W).")
+        raise ValueError(
+            f"{name} has shape {X.shape} ({X.ndim} dimensions); {ACCEPTED}. "
+            "Flat rows of pixels can be reshaped with X.reshape(N, H, W)."
+        )
     if X.shape[0] == 0:
         raise ValueError(f"{name} holds no images (shape {X.shape})")
     if X.ndim == 4 and X.shape[3] not in (1, 3):
-        hint = (" (channels first? use X.transpose(0, 2, 3, 1))"
-                if X.shape[1] in (1, 3) else "")
+        hint = " (channels first? use X.transpose(0, 2, 3, 1))" if X.shape[1] in (1, 3) else ""
         raise ValueError(f"{name} has {X.shape[3]} channels in shape {X.shape}{hint}; {ACCEPTED}")
     if X.shape[1] < 1 or X.shape[2] < 1:
         raise ValueError(f"{name} has empty images, shape {X.shape}")
     if X.dtype == np.uint8:
         return X
     if X.dtype == bool or np.issubdtype(X.dtype, np.integer):
-        raise TypeError(f"{name} has dtype {X.dtype}; {ACCEPTED}. Convert integer pixels with "
-                        "X.astype(np.uint8) (if they are 0..255) or X / X.max() for floats.")
+        raise TypeError(
+            f"{name} has dtype {X.dtype}; {ACCEPTED}. Convert integer pixels with "
+            "X.astype(np.uint8) (if they are 0..255) or X / X.max() for floats."
+        )
     if not np.issubdtype(X.dtype, np.floating):
         raise TypeError(f"{name} has dtype {X.dtype}; {ACCEPTED}")
     flat = X.reshape(X.shape[0], -1)
@@ -165,7 +168,8 @@ class ImageEncoder:
         T = np.asarray(T, dtype=np.float32)
         if T.ndim != 2 or T.shape[1] != self.data_dim:
             raise ValueError(
-                f"expected encoded pixels of shape (n, {self.data_dim}), got {T.shape}")
+                f"expected encoded pixels of shape (n, {self.data_dim}), got {T.shape}"
+            )
         imgs = np.clip(T, 0.0, 1.0).reshape(-1, self.channels, self.height, self.width)
         imgs = imgs.transpose(0, 2, 3, 1)  # (N, H, W, C)
         if not self.channel_axis:
@@ -191,8 +195,10 @@ class ImageEncoder:
     @classmethod
     def from_json(cls, state: dict[str, Any]) -> ImageEncoder:
         if state.get("format") != _FORMAT or state.get("version") != _VERSION:
-            raise ValueError(f"not an ImageEncoder state (format {state.get('format')!r}, "
-                             f"version {state.get('version')!r})")
+            raise ValueError(
+                f"not an ImageEncoder state (format {state.get('format')!r}, "
+                f"version {state.get('version')!r})"
+            )
         enc = cls(per_pixel_spans=state["per_pixel_spans"])
         enc.height, enc.width = int(state["height"]), int(state["width"])
         enc.channels, enc.channel_axis = int(state["channels"]), bool(state["channel_axis"])

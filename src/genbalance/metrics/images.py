@@ -41,11 +41,16 @@ class _SmallCNN(nn.Module):
     def __init__(self, channels: int, n_classes: int, feature_dim: int) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, 32, 3, 1, 1), nn.ReLU(),
-            nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(),
-            nn.Conv2d(64, 64, 3, 2, 1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(2), nn.Flatten(),
-            nn.Linear(256, feature_dim), nn.ReLU(),
+            nn.Conv2d(channels, 32, 3, 1, 1),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 3, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(64, 64, 3, 2, 1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(2),
+            nn.Flatten(),
+            nn.Linear(256, feature_dim),
+            nn.ReLU(),
         )
         self.head = nn.Linear(feature_dim, n_classes)
 
@@ -60,8 +65,14 @@ class ImageFeatureExtractor:
     light random translation, Adam, and one torch thread-friendly batch loop.
     """
 
-    def __init__(self, feature_dim: int = 64, epochs: int = 30, batch_size: int = 128,
-                 lr: float = 2e-3, random_state: int | None = 0) -> None:
+    def __init__(
+        self,
+        feature_dim: int = 64,
+        epochs: int = 30,
+        batch_size: int = 128,
+        lr: float = 2e-3,
+        random_state: int | None = 0,
+    ) -> None:
         self.feature_dim = feature_dim
         self.epochs = epochs
         self.batch_size = batch_size
@@ -99,16 +110,21 @@ class ImageFeatureExtractor:
             raise RuntimeError("ImageFeatureExtractor is not fitted; call fit(X, y) first")
         imgs = _nchw(X, "X")
         if tuple(imgs.shape[1:]) != self.image_shape_:
-            raise ValueError(f"images have shape (C, H, W) = {tuple(imgs.shape[1:])}, but the "
-                             f"extractor was trained on {self.image_shape_}")
+            raise ValueError(
+                f"images have shape (C, H, W) = {tuple(imgs.shape[1:])}, but the "
+                f"extractor was trained on {self.image_shape_}"
+            )
         return imgs
 
     @torch.no_grad()
     def transform(self, X) -> np.ndarray:
         """Features ``(N, feature_dim)`` of images in any accepted convention."""
         imgs = self._check(X)
-        return torch.cat([self.net_.body(imgs[i : i + 1024]) for i in range(0, len(imgs), 1024)]
-                         ).numpy().astype(np.float64)
+        return (
+            torch.cat([self.net_.body(imgs[i : i + 1024]) for i in range(0, len(imgs), 1024)])
+            .numpy()
+            .astype(np.float64)
+        )
 
     @torch.no_grad()
     def predict(self, X) -> np.ndarray:
@@ -208,15 +224,16 @@ def per_class_fid(real_X, real_y, fake_X, fake_y, extractor: ImageFeatureExtract
     return _per_class(real_X, real_y, fake_X, fake_y, extractor, frechet_distance, 1)
 
 
-def per_class_prdc(real_X, real_y, fake_X, fake_y, extractor: ImageFeatureExtractor,
-                   k: int = 5) -> dict:
+def per_class_prdc(
+    real_X, real_y, fake_X, fake_y, extractor: ImageFeatureExtractor, k: int = 5
+) -> dict:
     """Class -> PRDC dict (classes with fewer than 2 real or fake images are left out)."""
-    return _per_class(real_X, real_y, fake_X, fake_y, extractor,
-                      lambda a, b: prdc(a, b, k), 2)
+    return _per_class(real_X, real_y, fake_X, fake_y, extractor, lambda a, b: prdc(a, b, k), 2)
 
 
-def classification_accuracy_score(fake_X, fake_y, real_X, real_y, classifier=None
-                                  ) -> dict[str, float]:
+def classification_accuracy_score(
+    fake_X, fake_y, real_X, real_y, classifier=None
+) -> dict[str, float]:
     """Train on synthetic images only, test on real: accuracy and balanced accuracy.
 
     ``classifier`` is any scikit-learn classifier on flat pixels (default: logistic regression).
@@ -230,13 +247,15 @@ def classification_accuracy_score(fake_X, fake_y, real_X, real_y, classifier=Non
     test = to_float_images(real_X, "real_X").reshape(len(real_y), -1)
     clf.fit(train, np.asarray(fake_y))
     pred = clf.predict(test)
-    return {"cas_accuracy": float(accuracy_score(real_y, pred)),
-            "cas_balanced_accuracy": float(balanced_accuracy_score(real_y, pred))}
+    return {
+        "cas_accuracy": float(accuracy_score(real_y, pred)),
+        "cas_balanced_accuracy": float(balanced_accuracy_score(real_y, pred)),
+    }
 
 
-def image_quality_report(real_X, real_y, fake_X, fake_y,
-                         extractor: ImageFeatureExtractor | None = None, k: int = 5
-                         ) -> pd.DataFrame:
+def image_quality_report(
+    real_X, real_y, fake_X, fake_y, extractor: ImageFeatureExtractor | None = None, k: int = 5
+) -> pd.DataFrame:
     """One row per generated class: fid, precision, recall, density, coverage, n_real, n_fake.
 
     Without an ``extractor`` one is trained on ``(real_X, real_y)``.
@@ -248,6 +267,13 @@ def image_quality_report(real_X, real_y, fake_X, fake_y,
     real_y, fake_y = np.asarray(real_y), np.asarray(fake_y)
     rows = []
     for cls, value in fid.items():
-        rows.append({"class": cls, "fid": value, **pr.get(cls, {}),
-                     "n_real": int((real_y == cls).sum()), "n_fake": int((fake_y == cls).sum())})
+        rows.append(
+            {
+                "class": cls,
+                "fid": value,
+                **pr.get(cls, {}),
+                "n_real": int((real_y == cls).sum()),
+                "n_fake": int((fake_y == cls).sum()),
+            }
+        )
     return pd.DataFrame(rows).set_index("class")

@@ -60,10 +60,15 @@ def from_state(config: dict, tensors: dict, source: str = "model") -> Generative
 
     try:
         model = get(config["family"]).from_config(config)
-        model.load_state_tensors({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-                                 if any(k.startswith("model.") for k in tensors) else tensors)
+        model.load_state_tensors(
+            {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+            if any(k.startswith("model.") for k in tensors)
+            else tensors
+        )
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise ModelFileError(f"{source}: model configuration or weights do not fit ({exc})") from None
+        raise ModelFileError(
+            f"{source}: model configuration or weights do not fit ({exc})"
+        ) from None
     model.train(False)
     return model
 
@@ -73,4 +78,13 @@ def register(name: str, target: str) -> None:
     _FAMILIES[name.lower()] = target
 
 
-__all__ = ["GenerativeModel", "OutputSpan", "available", "from_state", "get", "load", "register", "save"]
+__all__ = [
+    "GenerativeModel",
+    "OutputSpan",
+    "available",
+    "from_state",
+    "get",
+    "load",
+    "register",
+    "save",
+]

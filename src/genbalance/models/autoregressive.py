@@ -88,9 +88,14 @@ class _MADENet(nn.Module):
         self.body = nn.Sequential(*layers)
         self.head = MaskedLinear(len(prev), len(out_degrees), out_degrees[:, None] > prev[None, :])
         self.skip = (
-            MaskedLinear(len(in_degrees), len(out_degrees),
-                         out_degrees[:, None] > in_degrees[None, :], bias=False)
-            if direct else None
+            MaskedLinear(
+                len(in_degrees),
+                len(out_degrees),
+                out_degrees[:, None] > in_degrees[None, :],
+                bias=False,
+            )
+            if direct
+            else None
         )
 
     def forward(self, inp: torch.Tensor) -> torch.Tensor:
@@ -108,7 +113,8 @@ class MADE(GenerativeModel):
         unknown = set(hyper) - set(DEFAULTS)
         if unknown:
             raise ValueError(
-                f"unknown MADE settings {sorted(unknown)}; accepted: {sorted(DEFAULTS)}")
+                f"unknown MADE settings {sorted(unknown)}; accepted: {sorted(DEFAULTS)}"
+            )
         h = {**DEFAULTS, **hyper}
         h["hidden"] = [int(w) for w in h["hidden"]]
         if not h["hidden"] or min(h["hidden"]) < 1:
@@ -158,8 +164,9 @@ class MADE(GenerativeModel):
         self.net = _MADENet(in_deg, out_deg, h["hidden"], v, h["direct"], h["dropout"])
         self.activation = SpanActivation(self.spans)
         self.layout = _Layout(col_var_t, scalar_t)
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=h["lr"],
-                                    weight_decay=h["weight_decay"])
+        self.opt = torch.optim.Adam(
+            self.net.parameters(), lr=h["lr"], weight_decay=h["weight_decay"]
+        )
 
     def parts(self) -> dict[str, nn.Module]:
         return {"net": self.net}

@@ -97,9 +97,7 @@ class GenerativeModel(ABC):
         """One optimisation step on a batch; returns scalar metrics (losses, D(x), ...)."""
 
     @abstractmethod
-    def generate(
-        self, y: torch.Tensor, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    def generate(self, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Samples in encoded space, one per label in ``y`` (no gradients)."""
 
     # ----------------------------------------------------------------- shared behaviour

@@ -99,8 +99,11 @@ class UpsamplingDecoder(nn.Module):
         )
         blocks: list[nn.Module] = []
         for _ in range(n):
-            blocks += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1),
-                       nn.BatchNorm2d(width // 2), nn.ReLU()]
+            blocks += [
+                nn.ConvTranspose2d(width, width // 2, 4, 2, 1),
+                nn.BatchNorm2d(width // 2),
+                nn.ReLU(),
+            ]
             width //= 2
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Conv2d(width, c, 3, 1, 1)
@@ -110,8 +113,9 @@ class UpsamplingDecoder(nn.Module):
         return center_crop(self.head(self.blocks(h)), *self.size)
 
 
-def downsampling_body(c_in: int, image_shape: list[int], channels: int, spectral: bool,
-                      norm: bool = False) -> tuple[nn.Sequential, int]:
+def downsampling_body(
+    c_in: int, image_shape: list[int], channels: int, spectral: bool, norm: bool = False
+) -> tuple[nn.Sequential, int]:
     """conv3x3 then conv4x4-stride-2 blocks down to <= 7x7 (at least one); LeakyReLU(0.1)."""
     n, _, _ = plan_upsampling(image_shape[1], image_shape[2])
 
@@ -131,8 +135,13 @@ def downsampling_body(c_in: int, image_shape: list[int], channels: int, spectral
 
 
 # ---------------------------------------------------------------------- DiffAugment
-def diff_augment(x: torch.Tensor, policy: tuple[str, ...], generator: torch.Generator | None,
-                 translation_ratio: float = 0.125, cutout_ratio: float = 0.5) -> torch.Tensor:
+def diff_augment(
+    x: torch.Tensor,
+    policy: tuple[str, ...],
+    generator: torch.Generator | None,
+    translation_ratio: float = 0.125,
+    cutout_ratio: float = 0.5,
+) -> torch.Tensor:
     """Differentiable random translation (zero padded) and cutout, one draw per image."""
     n, _, h, w = x.shape
     dev = x.device
@@ -171,8 +180,9 @@ def parse_policy(policy: str | bool | None) -> tuple[str, ...]:
 
 # ---------------------------------------------------------------------- networks
 class ConvGenerator(nn.Module):
-    def __init__(self, z_dim: int, n_classes: int, embed_dim: int, image_shape: list[int],
-                 channels: int) -> None:
+    def __init__(
+        self, z_dim: int, n_classes: int, embed_dim: int, image_shape: list[int], channels: int
+    ) -> None:
         super().__init__()
         self.embed = nn.Embedding(n_classes, embed_dim)
         self.decoder = UpsamplingDecoder(z_dim + embed_dim, image_shape, channels)
@@ -204,7 +214,8 @@ class ConvGAN(GenerativeModel):
         unknown = set(hyper) - set(DEFAULTS)
         if unknown:
             raise ValueError(
-                f"unknown dcgan settings {sorted(unknown)}; accepted: {sorted(DEFAULTS)}")
+                f"unknown dcgan settings {sorted(unknown)}; accepted: {sorted(DEFAULTS)}"
+            )
         h = {**DEFAULTS, **hyper}
         h["image_shape"] = check_image_shape(h["image_shape"])
         for key in ("z_dim", "embed_dim", "g_channels", "d_channels", "n_critic"):
@@ -219,8 +230,9 @@ class ConvGAN(GenerativeModel):
     def build(self) -> None:
         h = self.hyper
         check_shape_fits(self.data_dim, h["image_shape"])
-        self.G = ConvGenerator(h["z_dim"], self.n_classes, h["embed_dim"], h["image_shape"],
-                               h["g_channels"])
+        self.G = ConvGenerator(
+            h["z_dim"], self.n_classes, h["embed_dim"], h["image_shape"], h["g_channels"]
+        )
         self.D = ProjectionDiscriminator(self.n_classes, h["image_shape"], h["d_channels"])
         betas = tuple(h["betas"])
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=h["lr_g"], betas=betas)
@@ -247,8 +259,9 @@ class ConvGAN(GenerativeModel):
         if not self._policy:
             return imgs
         h = self.hyper
-        return diff_augment(imgs, self._policy, generator, h["translation_ratio"],
-                            h["cutout_ratio"])
+        return diff_augment(
+            imgs, self._policy, generator, h["translation_ratio"], h["cutout_ratio"]
+        )
 
     def train_step(self, x, y, ctx) -> dict[str, float]:
         gen = ctx.generator
@@ -265,9 +278,12 @@ class ConvGAN(GenerativeModel):
         fake = self.G(self._noise(n, gen), y)
         loss_g = generator_loss("hinge", self.D(self._aug(fake, gen), y))
         ctx.update("G", loss_g)
-        return {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach()),
-                "d_real": float(d_real.detach().mean()),
-                "d_fake": float(d_fake.detach().mean())}
+        return {
+            "loss_d": float(loss_d.detach()),
+            "loss_g": float(loss_g.detach()),
+            "d_real": float(d_real.detach().mean()),
+            "d_fake": float(d_fake.detach().mean()),
+        }
 
     @torch.no_grad()
     def generate(self, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -37,12 +37,14 @@ DEFAULTS: dict[str, Any] = {
 
 
 class _ConvEncoder(nn.Module):
-    def __init__(self, n_classes: int, image_shape: list[int], channels: int, hidden: int,
-                 latent: int) -> None:
+    def __init__(
+        self, n_classes: int, image_shape: list[int], channels: int, hidden: int, latent: int
+    ) -> None:
         super().__init__()
         self.n_classes = n_classes
-        self.body, width = downsampling_body(image_shape[0] + n_classes, image_shape, channels,
-                                             spectral=False, norm=True)
+        self.body, width = downsampling_body(
+            image_shape[0] + n_classes, image_shape, channels, spectral=False, norm=True
+        )
         self.fc = nn.Sequential(nn.Linear(width + n_classes, hidden), nn.ReLU())
         self.mu = nn.Linear(hidden, latent)
         self.logvar = nn.Linear(hidden, latent)
@@ -72,8 +74,9 @@ class ConvVAE(GenerativeModel):
     def validate_hyper(cls, hyper: dict[str, Any]) -> dict[str, Any]:
         unknown = set(hyper) - set(DEFAULTS)
         if unknown:
-            raise ValueError(f"unknown conv-vae settings {sorted(unknown)}; "
-                             f"accepted: {sorted(DEFAULTS)}")
+            raise ValueError(
+                f"unknown conv-vae settings {sorted(unknown)}; accepted: {sorted(DEFAULTS)}"
+            )
         h = {**DEFAULTS, **hyper}
         h["image_shape"] = check_image_shape(h["image_shape"])
         for key in ("latent_dim", "channels", "hidden"):
@@ -87,10 +90,12 @@ class ConvVAE(GenerativeModel):
     def build(self) -> None:
         h = self.hyper
         check_shape_fits(self.data_dim, h["image_shape"])
-        self.encoder = _ConvEncoder(self.n_classes, h["image_shape"], h["channels"], h["hidden"],
-                                    h["latent_dim"])
-        self.decoder = _ConvDecoder(self.n_classes, h["image_shape"], h["channels"],
-                                    h["latent_dim"])
+        self.encoder = _ConvEncoder(
+            self.n_classes, h["image_shape"], h["channels"], h["hidden"], h["latent_dim"]
+        )
+        self.decoder = _ConvDecoder(
+            self.n_classes, h["image_shape"], h["channels"], h["latent_dim"]
+        )
         params = list(self.encoder.parameters()) + list(self.decoder.parameters())
         self.opt = torch.optim.Adam(params, lr=h["lr"], weight_decay=h["weight_decay"])
 
@@ -119,8 +124,11 @@ class ConvVAE(GenerativeModel):
         w = ctx.sample_weight
         loss = per_image.mean() if w is None else (per_image * w).sum() / w.sum()
         ctx.update("vae", loss)
-        return {"loss": float(loss.detach()), "loss_rec": float(rec.detach().mean()),
-                "loss_kl": float(kl.detach().mean())}
+        return {
+            "loss": float(loss.detach()),
+            "loss_rec": float(rec.detach().mean()),
+            "loss_kl": float(kl.detach().mean()),
+        }
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -136,8 +144,13 @@ class ConvVAE(GenerativeModel):
         return out
 
     @torch.no_grad()
-    def transfer(self, x: torch.Tensor, y_source: torch.Tensor, y: torch.Tensor,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+    def transfer(
+        self,
+        x: torch.Tensor,
+        y_source: torch.Tensor,
+        y: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """Decode the style of images ``x`` (of classes ``y_source``) as classes ``y``.
 
         ``z`` is drawn from the posterior q(z | x, y_source) instead of the prior: the decoder

@@ -95,8 +95,10 @@ class SpanActivation(nn.Module):
         dim = sum(sizes)
         kinds = torch.zeros(dim, dtype=torch.long)  # 0 linear, 1 tanh, 2 sigmoid, 3 softmax
         code = {"linear": 0, "tanh": 1, "sigmoid": 2, "softmax": 3}
-        groups = [(int(st), sz) for st, sz, a in zip(starts, sizes, acts) if a == "softmax"]
-        for st, sz, a in zip(starts.tolist(), sizes, acts):
+        groups = [
+            (int(st), sz) for st, sz, a in zip(starts, sizes, acts, strict=True) if a == "softmax"
+        ]
+        for st, sz, a in zip(starts.tolist(), sizes, acts, strict=True):
             kinds[st : st + sz] = code[a]
         width = max((sz for _, sz in groups), default=1)
         # gather index: (groups, width) positions into the flat vector; padding -> index `dim`

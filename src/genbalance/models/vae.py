@@ -69,7 +69,9 @@ class VAE(GenerativeModel):
     def validate_hyper(cls, hyper: dict[str, Any]) -> dict[str, Any]:
         unknown = set(hyper) - set(DEFAULTS)
         if unknown:
-            raise ValueError(f"unknown VAE settings {sorted(unknown)}; accepted: {sorted(DEFAULTS)}")
+            raise ValueError(
+                f"unknown VAE settings {sorted(unknown)}; accepted: {sorted(DEFAULTS)}"
+            )
         h = {**DEFAULTS, **hyper}
         if int(h["latent_dim"]) < 1:
             raise ValueError(f"latent_dim must be >= 1, got {h['latent_dim']}")

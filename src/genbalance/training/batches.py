@@ -40,8 +40,14 @@ class ClassBatchSampler:
         elif class_weight is not None:
             raise ValueError(f"class_weight must be None or 'balanced', got {class_weight!r}")
 
-    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(
+        self, batch_size: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Row indices and their classes for one batch."""
-        classes = torch.multinomial(self.class_probs, batch_size, replacement=True, generator=generator)
-        offsets = (torch.rand(batch_size, generator=generator, dtype=torch.float64) * self.counts[classes]).long()
+        classes = torch.multinomial(
+            self.class_probs, batch_size, replacement=True, generator=generator
+        )
+        offsets = (
+            torch.rand(batch_size, generator=generator, dtype=torch.float64) * self.counts[classes]
+        ).long()
         return self.order[self.starts[classes] + offsets], classes

@@ -91,8 +91,12 @@ def diversity_report(
         entry: dict[str, Any] = {"n_real": int(real.shape[0]), "n_generated": int(fake.shape[0])}
         finite = bool(torch.isfinite(fake).all())
         if not finite:
-            entry.update(diversity_ratio=None, coverage=None, collapsed=True,
-                         reason="generated samples contain NaN or inf")
+            entry.update(
+                diversity_ratio=None,
+                coverage=None,
+                collapsed=True,
+                reason="generated samples contain NaN or inf",
+            )
             per_class[str(c)] = entry
             collapsed.append(int(c))
             continue
@@ -122,7 +126,10 @@ def diversity_report(
         "per_class": per_class,
         "collapsed_classes": collapsed,
         "any_collapsed": bool(collapsed),
-        "settings": {"n_per_class": int(n_per_class), "k": int(k),
-                     "diversity_threshold": diversity_threshold,
-                     "coverage_threshold": coverage_threshold},
+        "settings": {
+            "n_per_class": int(n_per_class),
+            "k": int(k),
+            "diversity_threshold": diversity_threshold,
+            "coverage_threshold": coverage_threshold,
+        },
     }

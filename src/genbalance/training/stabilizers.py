@@ -36,9 +36,9 @@ class EMA:
 
     @torch.no_grad()
     def update(self, module: nn.Module) -> None:
-        for s, p in zip(self.shadow.parameters(), module.parameters()):
+        for s, p in zip(self.shadow.parameters(), module.parameters(), strict=True):
             s.lerp_(p.detach(), 1.0 - self.decay)
-        for s, b in zip(self.shadow.buffers(), module.buffers()):
+        for s, b in zip(self.shadow.buffers(), module.buffers(), strict=True):
             s.copy_(b)
 
 
@@ -73,8 +73,16 @@ PRESETS: dict[str, Recipe] = {
     ),
     # Wasserstein loss with gradient penalty (lambda 10, 5 critic steps)
     "wgan-gp": Recipe(
-        gan={"loss": "wgan-gp", "penalty": "wgan", "penalty_weight": 10.0, "n_critic": 5,
-             "d_norm": "layer", "lr_d": 1e-4, "lr_g": 1e-4, "betas": (0.5, 0.9)},
+        gan={
+            "loss": "wgan-gp",
+            "penalty": "wgan",
+            "penalty_weight": 10.0,
+            "n_critic": 5,
+            "d_norm": "layer",
+            "lr_d": 1e-4,
+            "lr_g": 1e-4,
+            "betas": (0.5, 0.9),
+        },
         trainer={"grad_clip": 10.0},
     ),
     # hinge loss with spectral norm (SNGAN / BigGAN style)
@@ -84,8 +92,14 @@ PRESETS: dict[str, Recipe] = {
     ),
     # CTGAN-like: WGAN-GP with PacGAN 10
     "pac-wgan": Recipe(
-        gan={"loss": "wgan-gp", "penalty": "wgan", "penalty_weight": 10.0, "pac": 10,
-             "d_norm": "none", "betas": (0.5, 0.9)},
+        gan={
+            "loss": "wgan-gp",
+            "penalty": "wgan",
+            "penalty_weight": 10.0,
+            "pac": 10,
+            "d_norm": "none",
+            "betas": (0.5, 0.9),
+        },
         trainer={"grad_clip": 10.0},
     ),
 }

@@ -62,7 +62,6 @@ class TrainerConfig:
     privacy: Any = None  # DPConfig | dict | None: DP-SGD on the parts that read real rows
     amp: bool | str = False  # bf16 autocast on CUDA ("bf16" or True); a no-op with a warning on CPU
 
-
     def __post_init__(self) -> None:
         if self.epochs < 0:
             raise ValueError(f"epochs must be >= 0, got {self.epochs}")
@@ -94,9 +93,7 @@ class TrainerConfig:
         if self.max_rollbacks < 0:
             raise ValueError(f"max_rollbacks must be >= 0, got {self.max_rollbacks}")
         if not 0.0 < self.rollback_lr_factor < 1.0:
-            raise ValueError(
-                f"rollback_lr_factor must be in (0, 1), got {self.rollback_lr_factor}"
-            )
+            raise ValueError(f"rollback_lr_factor must be in (0, 1), got {self.rollback_lr_factor}")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
         if self.amp not in (False, True, "bf16"):
@@ -171,7 +168,9 @@ class StepContext:
         if dist is None and not torch.isfinite(loss):  # distributed: NaN spreads, all ranks see it
             raise NonFiniteError(f"loss of {name!r} is {loss.item()} at step {self.step}")
         dp = self._trainer._dp
-        opt = dp.optimizers[name] if dp and name in dp.optimizers else self._model.optimizers()[name]
+        opt = (
+            dp.optimizers[name] if dp and name in dp.optimizers else self._model.optimizers()[name]
+        )
         opt.zero_grad(set_to_none=True)
         loss.backward(retain_graph=retain_graph)
         params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
@@ -240,7 +239,7 @@ class Trainer:
         lrs = {k: [g["lr"] for g in o.param_groups] for k, o in model.optimizers().items()}
         self._restore(model, snap)
         for k, opt in model.optimizers().items():
-            for group, lr in zip(opt.param_groups, lrs[k]):
+            for group, lr in zip(opt.param_groups, lrs[k], strict=True):
                 group["lr"] = lr * self.config.rollback_lr_factor
 
     @staticmethod
@@ -269,11 +268,15 @@ class Trainer:
         X = torch.as_tensor(X, dtype=torch.float32)
         y = torch.as_tensor(y, dtype=torch.long)
         if X.ndim < 2 or X.shape[0] == 0:
-            raise ValueError(f"X must have shape (n_rows, ...) with n_rows > 0, got {tuple(X.shape)}")
+            raise ValueError(
+                f"X must have shape (n_rows, ...) with n_rows > 0, got {tuple(X.shape)}"
+            )
         if y.shape != (X.shape[0],):
             raise ValueError(f"y must have shape ({X.shape[0]},), got {tuple(y.shape)}")
         if int(y.min()) < 0 or int(y.max()) >= model.n_classes:
-            raise ValueError(f"labels must lie in [0, {model.n_classes}), got {int(y.min())}..{int(y.max())}")
+            raise ValueError(
+                f"labels must lie in [0, {model.n_classes}), got {int(y.min())}..{int(y.max())}"
+            )
         if not torch.isfinite(X).all():
             raise ValueError("X contains NaN or inf; encode missing values before training")
 
@@ -297,8 +300,9 @@ class Trainer:
         if cfg.privacy is not None:  # before EMA: it may swap layers of the sampling parts
             from genbalance.training.privacy import PrivateTraining
 
-            self._dp = PrivateTraining(cfg.privacy, model, X.shape[0], self._batch_size, total,
-                                       self.generator)
+            self._dp = PrivateTraining(
+                cfg.privacy, model, X.shape[0], self._batch_size, total, self.generator
+            )
         if cfg.ema:
             self.emas = {k: EMA(m, cfg.ema) for k, m in model.sampling_parts().items()}
         start_step = 0
@@ -335,7 +339,9 @@ class Trainer:
                 if self.dist is not None and cfg.time_budget:
                     spent = self.dist.any_flag(spent)  # ranks stop at the same step
                 if spent:
-                    history.stopped_early = f"time budget of {cfg.time_budget:g} s spent at step {step}"
+                    history.stopped_early = (
+                        f"time budget of {cfg.time_budget:g} s spent at step {step}"
+                    )
                     history.events.append(history.stopped_early)
                     break
                 if cfg.memory_budget and step > start_step and step % cfg.memory_check_every == 0:
@@ -353,7 +359,9 @@ class Trainer:
                     xb, yb = self._next_batch(ctx)
                     with autocast:
                         out = model.train_step(xb, yb, ctx)
-                    if not all(math.isfinite(v) for v in out.values()) or not self._weights_finite(model):
+                    if not all(math.isfinite(v) for v in out.values()) or not self._weights_finite(
+                        model
+                    ):
                         raise NonFiniteError(f"non-finite metrics or weights at step {step}: {out}")
                 except BudgetSpent as exc:  # DP: an empty Poisson draw used the last step
                     history.stopped_early = str(exc)
@@ -370,7 +378,9 @@ class Trainer:
                             "rate, enable grad_clip, or use the 'stable' preset."
                         ) from None
                     self._restore_lowered(model, snap)
-                    history.events.append(msg + f" and multiplied learning rates by {cfg.rollback_lr_factor}")
+                    history.events.append(
+                        msg + f" and multiplied learning rates by {cfg.rollback_lr_factor}"
+                    )
                     continue
                 for name, ema in self.emas.items():
                     ema.update(model.sampling_parts()[name])
@@ -379,7 +389,11 @@ class Trainer:
                     snap = self._snapshot(model)
                 if step % cfg.log_every == 0:
                     history.steps.append({"step": step, **out, **ctx.metrics})
-                if cfg.checkpoint_path and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                if (
+                    cfg.checkpoint_path
+                    and cfg.checkpoint_every
+                    and step % cfg.checkpoint_every == 0
+                ):
                     self._checkpoint(model, step, history, t0)
                 if bar is not None:
                     bar.update(task, advance=1, description=_describe(out))
@@ -497,7 +511,9 @@ def _progress_bar(enabled: bool, total: int, done: int):
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeRemainingColumn(), transient=False,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        transient=False,
     )
-
