@@ -323,6 +323,10 @@ class Trainer:
         autocast = _autocast(cfg.amp, self._device, history)
         t0 = time.perf_counter() - history.seconds
         ctx = StepContext(self, model)
+        for opt in model.optimizers().values():
+            for group in opt.param_groups:
+                if "foreach" in group and group["foreach"] is None:
+                    group["foreach"] = True  # one multi-tensor update, not a Python loop (CPU too)
         snap = self._snapshot(model)
         model.train(True)
         progress = _progress_bar(cfg.progress, total, start_step)
@@ -359,8 +363,15 @@ class Trainer:
                     xb, yb = self._next_batch(ctx)
                     with autocast:
                         out = model.train_step(xb, yb, ctx)
-                    if not all(math.isfinite(v) for v in out.values()) or not self._weights_finite(
-                        model
+                    # the weights are scanned only before they are kept (snapshot, checkpoint,
+                    # end): finite losses and gradient norms are checked every step, and a
+                    # finite Adam step cannot make them non-finite; the scan is ~10% of a step
+                    nxt = step + 1
+                    keep = nxt % cfg.snapshot_every == 0 or nxt >= total or bool(
+                        cfg.checkpoint_every and nxt % cfg.checkpoint_every == 0
+                    )
+                    if not all(math.isfinite(v) for v in out.values()) or (
+                        keep and not self._weights_finite(model)
                     ):
                         raise NonFiniteError(f"non-finite metrics or weights at step {step}: {out}")
                 except BudgetSpent as exc:  # DP: an empty Poisson draw used the last step
@@ -397,6 +408,9 @@ class Trainer:
                     self._checkpoint(model, step, history, t0)
                 if bar is not None:
                     bar.update(task, advance=1, description=_describe(out))
+            if step > start_step and not self._weights_finite(model):
+                self._restore(model, snap)  # stopped early between scans: keep the good state
+                history.events.append(f"non-finite weights at step {step}; restored last good state")
             # the final checkpoint holds the raw training state (weights that match the Adam
             # moments, EMA shadows apart) and the training RNG, so a resume continues exactly
             if cfg.checkpoint_path:
