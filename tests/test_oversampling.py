@@ -108,7 +108,7 @@ def test_generated_rows_follow_their_class():
     assert new["amount"].median() > 3.0, new["amount"].describe()
 
 
-@pytest.mark.parametrize("generation", ["interpolate", "hybrid"])
+@pytest.mark.parametrize("generation", ["interpolate", "hybrid", "residual"])
 def test_latent_interpolation_rows_stay_with_their_class(generation):
     """Rows decoded between latent neighbours of the rare class must land near the rare class."""
     X, y = mixed_frame(n_major=300, n_minor=40)
@@ -124,7 +124,7 @@ def test_latent_interpolation_rows_stay_with_their_class(generation):
 def test_interpolation_needs_a_family_with_an_encoder():
     X, y = mixed_frame()
     with pytest.raises(ValueError, match="needs a family with an encoder"):
-        fast(GenerativeOverSampler, generation="interpolate").fit_resample(X, y)
+        fast(GenerativeOverSampler, model="gan", generation="interpolate").fit_resample(X, y)
 
 
 def test_pipeline_cross_validate():

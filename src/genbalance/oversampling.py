@@ -27,7 +27,7 @@ from genbalance.synthesizer import Synthesizer
 from genbalance.training.privacy import DPConfig
 
 FILTERS = ("none", "knn")
-GENERATIONS = ("sample", "interpolate", "hybrid", "residual")
+GENERATIONS = ("auto", "sample", "interpolate", "residual", "hybrid")
 
 
 class GenerativeOverSampler(BaseOverSampler):
@@ -35,8 +35,9 @@ class GenerativeOverSampler(BaseOverSampler):
 
     Parameters
     ----------
-    model : str, default="gan"
-        Generative family (see ``genbalance.models.available()``).
+    model : str, default="vae"
+        Generative family (see ``genbalance.models.available()``). The default, a conditional
+        VAE with ``generation="hybrid"``, is the one tuned on the benchmark (docs/benchmark.md).
     sampling_strategy : float, str, dict or callable, default="auto"
         As in imbalanced-learn: which classes to over-sample and to how many rows.
     random_state : int or None
@@ -52,16 +53,21 @@ class GenerativeOverSampler(BaseOverSampler):
     filter : {"none", "knn"}
         "knn" drops generated rows whose ``k_neighbors`` nearest real rows all belong to
         other classes (deep inside another class's region) and generates replacements.
-    generation : {"sample", "interpolate", "hybrid"}
+    generation : {"auto", "sample", "interpolate", "residual", "hybrid"}
         How new rows are made. "sample" draws them from the model's prior (fresh noise).
-        "interpolate" needs a family with an encoder (``vae``): real rows of the class are
-        mapped to their posterior means, a new point is drawn on the segment between a row
-        and one of its ``k_neighbors`` nearest same-class neighbours *in the learned latent
-        space*, and decoded with the class label -- SMOTE's idea, but on the model's
-        manifold, so mixed column types, modes and correlations come out right. "hybrid"
-        makes ``interpolation_share`` of the rows by interpolation and the rest by sampling.
+        The others need a family with an encoder (``vae``) and work SMOTE's idea on the model's
+        manifold: real rows of the class are mapped to their posterior means and a point is
+        drawn on the segment between a row and one of its ``k_neighbors`` nearest same-class
+        neighbours *in the learned latent space*. "interpolate" decodes that point (smooth:
+        the decoder's reconstruction error shrinks rows toward the class mean); "residual"
+        moves the real row by the decoder's displacement from the row's own code to the new
+        point, so the reconstruction bias cancels and the row keeps its detail; "hybrid" makes
+        ``interpolation_share`` of the rows by "residual" and the rest by "sample" (new
+        category combinations come from sampling). "auto" (default): "hybrid" for families
+        with an encoder and without ``privacy``, else "sample". The resolved choice is in
+        ``generation_``. Chosen on the benchmark's development subset (docs/benchmark.md).
     interpolation_share : float in [0, 1]
-        Share of interpolated rows when ``generation="hybrid"``.
+        Share of "residual" rows when ``generation="hybrid"``.
     model_options, trainer_options, encoder_options : dict
         Passed to the family, to :class:`~genbalance.training.trainer.TrainerConfig` and to
         :class:`~genbalance.encoders.tabular.TabularEncoder`.
@@ -101,7 +107,7 @@ class GenerativeOverSampler(BaseOverSampler):
 
     def __init__(
         self,
-        model: str = "gan",
+        model: str = "vae",
         *,
         sampling_strategy: Any = "auto",
         random_state: Any = None,
@@ -111,7 +117,7 @@ class GenerativeOverSampler(BaseOverSampler):
         preset: str | None = None,
         filter: str = "none",  # noqa: A002 - the natural name for users
         k_neighbors: int = 5,
-        generation: str = "sample",
+        generation: str = "auto",
         interpolation_share: float = 0.5,
         model_options: dict | None = None,
         trainer_options: dict | None = None,
@@ -182,18 +188,23 @@ class GenerativeOverSampler(BaseOverSampler):
     # ------------------------------------------------------------------ resampling
     def _fit_resample(self, X: pd.DataFrame, y: np.ndarray):
         family = models.get(self.model)  # clear error for an unknown family before any work
-        if self.generation != "sample" and not hasattr(family, "encode"):
+        gen = self.generation
+        if gen == "auto":  # the tuned default where the family allows it, plain sampling otherwise
+            usable = hasattr(family, "encode") and self.privacy is None
+            gen = "hybrid" if usable else "sample"
+        if gen != "sample" and not hasattr(family, "encode"):
             raise ValueError(
-                f"generation={self.generation!r} interpolates in a learned latent space and needs "
+                f"generation={gen!r} interpolates in a learned latent space and needs "
                 f"a family with an encoder (e.g. 'vae'); {self.model!r} has none. "
                 "Use generation='sample' with this family."
             )
-        if self.privacy is not None and (self.filter != "none" or self.generation != "sample"):
+        if self.privacy is not None and (self.filter != "none" or gen != "sample"):
             raise ValueError(
-                "privacy: filter='knn' and generation='interpolate'/'hybrid' read the real rows "
-                "again at generation time, outside the DP guarantee; use filter='none' and "
-                "generation='sample' with privacy"
+                "privacy: filter='knn' and generation='interpolate'/'residual'/'hybrid' read the "
+                "real rows again at generation time, outside the DP guarantee; use filter='none' "
+                "and generation='sample' (or 'auto') with privacy"
             )
+        self.generation_ = gen
         seed = self._seed()
         counts = pd.Series(y).value_counts()
         wanted = {c: int(n) for c, n in self.sampling_strategy_.items() if n > 0}
@@ -240,7 +251,7 @@ class GenerativeOverSampler(BaseOverSampler):
                     "interpolate": n,
                     "residual": n,
                     "hybrid": round(self.interpolation_share * n),
-                }[self.generation]
+                }[gen]
                 parts = []
                 if n_interp:
                     parts.append(
@@ -287,7 +298,7 @@ class GenerativeOverSampler(BaseOverSampler):
             zt = torch.from_numpy(z.astype(np.float32)).to(model.device)
             labels = torch.full((n,), int(code), dtype=torch.long, device=model.device)
             out = model.decode(zt, labels).cpu().numpy()
-            if self.generation == "residual":
+            if self.generation_ in ("residual", "hybrid"):
                 # move the real row by the decoder's displacement between the two latent points:
                 # the decoder's reconstruction bias cancels; the new row keeps the real row's detail
                 mu_t = torch.from_numpy(mu[base].astype(np.float32)).to(model.device)
@@ -405,7 +416,7 @@ class VAEOverSampler(GenerativeOverSampler):
         time_budget: float | None = None,
         filter: str = "none",  # noqa: A002
         k_neighbors: int = 5,
-        generation: str = "sample",
+        generation: str = "auto",
         interpolation_share: float = 0.5,
         model_options: dict | None = None,
         trainer_options: dict | None = None,
