@@ -121,6 +121,34 @@ def test_latent_interpolation_rows_stay_with_their_class(generation):
     assert list(new.dtypes) == list(X.dtypes)
 
 
+def test_auto_generation_resolves_per_family():
+    """'auto' is the tuned hybrid for families with an encoder, plain sampling otherwise."""
+    X, y = mixed_frame()
+    vae = fast(GenerativeOverSampler)
+    vae.fit_resample(X, y)
+    gan = fast(GANOverSampler)
+    gan.fit_resample(X, y)
+    assert (vae.model, vae.generation_) == ("vae", "hybrid")
+    assert gan.generation_ == "sample"
+
+
+def test_hybrid_share_splits_rows_between_sampling_and_residual():
+    """share 0 is pure sampling and share 1 pure residual interpolation, row for row."""
+    X, y = mixed_frame(n_major=200, n_minor=30)
+    X = X.fillna({"amount": 0.0})
+
+    def new_rows(**kw):
+        Xr, _ = VAEOverSampler(random_state=0, epochs=20, **kw).fit_resample(X, y)
+        return Xr.iloc[len(X) :].reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(
+        new_rows(generation="hybrid", interpolation_share=0.0), new_rows(generation="sample")
+    )
+    pd.testing.assert_frame_equal(
+        new_rows(generation="hybrid", interpolation_share=1.0), new_rows(generation="residual")
+    )
+
+
 def test_interpolation_needs_a_family_with_an_encoder():
     X, y = mixed_frame()
     with pytest.raises(ValueError, match="needs a family with an encoder"):

@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
         data: Annotated[Path, typer.Argument(help="Input table (.csv or .parquet).")],
         target: Annotated[str, typer.Option("--target", "-t", help="Class label column.")],
         output: Annotated[Path, typer.Option("--output", "-o", help="Balanced table to write.")],
-        model: ModelOpt = "gan",
+        model: ModelOpt = "vae",
         sampling_strategy: Annotated[
             str, typer.Option(help="auto | minority | not majority | all | float | JSON dict")
         ] = "auto",
