@@ -79,3 +79,31 @@ def test_fit_then_sample(table, tmp_path):
         app, ["sample", str(model), "-n", "3", "--class", "zzz", "-o", str(tmp_path / "t.csv")]
     )
     assert r.exit_code == 2 and "unknown class" in r.output
+
+
+def test_fit_with_epsilon_reports_and_stores_spent_budget(table, tmp_path):
+    from genbalance.synthesizer import Synthesizer
+
+    path, _ = table
+    model = tmp_path / "dp.safetensors"
+    r = runner.invoke(
+        app,
+        ["fit", str(path), "-t", "y", "-o", str(model), "--model", "vae", "--epochs", "2", "-q"]
+        + ["--epsilon", "2.0"],
+    )
+    assert r.exit_code == 0, r.output
+    assert "epsilon spent" in r.output
+    spent = Synthesizer.load(model).privacy_["epsilon"]
+    assert 0 < spent <= 2.0
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [(["--epsilon", "-1"], "epsilon"), (["--delta", "1e-5"], "--delta needs --epsilon")],
+)
+def test_bad_privacy_options_named(table, tmp_path, extra, match):
+    path, _ = table
+    out = tmp_path / "out.csv"
+    r = runner.invoke(app, ["resample", str(path), "-t", "y", "-o", str(out), "-q", *extra])
+    assert r.exit_code == 2 and match in " ".join(r.output.split()), r.output
+    assert not out.exists()

@@ -18,6 +18,33 @@ ModelOpt = Annotated[
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same output).")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")]
+EpsilonOpt = Annotated[
+    float | None,
+    typer.Option(help="Differentially private training (DP-SGD) with this target epsilon."),
+]
+DeltaOpt = Annotated[
+    float | None, typer.Option(help="DP target delta (default: below 1 / rows); needs --epsilon.")
+]
+
+
+def _privacy(epsilon: float | None, delta: float | None) -> Any:
+    """A DPConfig from the CLI options (its own checks name a bad value)."""
+    if epsilon is None:
+        if delta is not None:
+            raise ValueError("--delta needs --epsilon (the DP target epsilon)")
+        return None
+    from genbalance.training.privacy import DPConfig
+
+    return DPConfig(epsilon=epsilon, delta=delta)
+
+
+def _print_privacy(synth: Any) -> None:
+    spent = getattr(synth, "privacy_", None) or {}
+    if spent.get("epsilon") is not None:
+        console.print(
+            f"differential privacy: epsilon spent {spent['epsilon']:.3f} "
+            f"(delta {spent.get('delta', float('nan')):.2g})"
+        )
 
 
 def _counts_table(title: str, before: dict[Any, int], after: dict[Any, int] | None = None) -> Table:
@@ -81,6 +108,8 @@ def register(app: typer.Typer) -> None:
         save_model: Annotated[
             Path | None, typer.Option(help="Also save the fitted synthesizer.")
         ] = None,
+        epsilon: EpsilonOpt = None,
+        delta: DeltaOpt = None,
         seed: SeedOpt = 0,
         force: ForceOpt = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -106,6 +135,7 @@ def register(app: typer.Typer) -> None:
                 preset=preset,
                 filter=filter,
                 progress=not quiet,
+                privacy=_privacy(epsilon, delta),
             )
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -129,6 +159,7 @@ def register(app: typer.Typer) -> None:
             f"trained {len(hist.steps)} steps in {hist.seconds:.1f} s; "
             f"wrote {len(out)} rows to {output}"
         )
+        _print_privacy(sampler.synthesizer_)
 
     @app.command()
     def fit(
@@ -162,6 +193,8 @@ def register(app: typer.Typer) -> None:
         amp: Annotated[
             bool, typer.Option("--amp", help="bf16 mixed precision (CUDA only).")
         ] = False,
+        epsilon: EpsilonOpt = None,
+        delta: DeltaOpt = None,
         seed: SeedOpt = 0,
         force: ForceOpt = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
@@ -193,6 +226,7 @@ def register(app: typer.Typer) -> None:
                 random_state=seed,
                 device=device,
                 trainer_options=trainer_options,
+                privacy=_privacy(epsilon, delta),
             )
             if stream or chunk_rows is not None or memory_budget is not None:
                 from genbalance.streaming import fit_file
@@ -224,6 +258,7 @@ def register(app: typer.Typer) -> None:
         console.print(f"trained {model} for {len(h.steps)} steps in {h.seconds:.1f} s -> {output}")
         for event in h.events:
             console.print(f"[yellow]event:[/] {event}")
+        _print_privacy(synth)
 
     @app.command()
     def sample(

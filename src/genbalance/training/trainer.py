@@ -367,8 +367,10 @@ class Trainer:
                     # end): finite losses and gradient norms are checked every step, and a
                     # finite Adam step cannot make them non-finite; the scan is ~10% of a step
                     nxt = step + 1
-                    keep = nxt % cfg.snapshot_every == 0 or nxt >= total or bool(
-                        cfg.checkpoint_every and nxt % cfg.checkpoint_every == 0
+                    keep = (
+                        nxt % cfg.snapshot_every == 0
+                        or nxt >= total
+                        or bool(cfg.checkpoint_every and nxt % cfg.checkpoint_every == 0)
                     )
                     if not all(math.isfinite(v) for v in out.values()) or (
                         keep and not self._weights_finite(model)
@@ -410,7 +412,9 @@ class Trainer:
                     bar.update(task, advance=1, description=_describe(out))
             if step > start_step and not self._weights_finite(model):
                 self._restore(model, snap)  # stopped early between scans: keep the good state
-                history.events.append(f"non-finite weights at step {step}; restored last good state")
+                history.events.append(
+                    f"non-finite weights at step {step}; restored last good state"
+                )
             # the final checkpoint holds the raw training state (weights that match the Adam
             # moments, EMA shadows apart) and the training RNG, so a resume continues exactly
             if cfg.checkpoint_path:
