@@ -152,6 +152,7 @@ def test_summary_ranks_on_common_datasets_and_reports_partial_coverage(tmp_path)
 def test_sampler_specs():
     assert parse_gb_spec("gb-default") == {}
     assert parse_gb_spec("gb-vae") == {"model": "vae"}
+    assert parse_gb_spec("gb-diffusion") == {"model": "diffusion"}
     assert parse_gb_spec("gb:gan,epochs=20,filter=knn,time_budget=1.5,progress=false") == {
         "model": "gan",
         "epochs": 20,

@@ -32,7 +32,8 @@ def run(
             "--samplers",
             "-s",
             help="none, ros, smote, borderline, adasyn, polyfit, prowsyn, ctgan, gb-default, "
-            "gb-gan, gb-vae, gb:<family>,key=value,... (comma lists; repeatable).",
+            "gb-gan, gb-vae, gb-made, gb-rbm, gb-diffusion, gb:<family>,key=value,... "
+            "(comma lists; repeatable).",
         ),
     ] = ["none,smote"],  # noqa: B006
     name: RunOpt = "default",
@@ -117,7 +118,9 @@ def samplers_cmd() -> None:
     for key, definition in SAMPLERS.items():
         print(f"{key:12s} {definition.input:8s} {definition.doc}")
     print("gb-default   raw      genbalance.GenerativeOverSampler() with library defaults")
-    print("gb-gan/gb-vae raw     GenerativeOverSampler(model='gan'/'vae')")
+    print(
+    print("gb-<family>  raw      GenerativeOverSampler(model=<family>), e.g. gb-rbm")
+    )
     print("gb:<family>[,key=value,...]  GenerativeOverSampler(model=<family>, **options)")
 
 
