@@ -55,7 +55,7 @@ def run_demo(
     rows = []
     for name, Xa, ya, secs in (
         ("SMOTE-NC", X_sm, y_sm, t_sm),
-        ("genbalance (default)", X_gb, y_gb, t_gb),
+        ("genbalance", X_gb, y_gb, t_gb),
     ):
         gain = rebalancing_gain(
             X_tr, y_tr, Xa, ya, X_te, y_te, aug_includes_train=True, random_state=seed
