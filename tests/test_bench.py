@@ -245,3 +245,20 @@ def test_ctgan_wrapper_balances_with_conditional_sampling(monkeypatch):
     assert pd.Series(y_res).value_counts().to_dict() == {"negative": 32, "positive": 32}
     assert list(X_res.columns) == ["nom", "n2"] and set(X_res["nom"]) <= {"a", "b"}
     assert X_res.iloc[:40].equals(X)  # real rows kept as they were
+
+
+def test_summary_gives_each_partial_coverage_group_its_own_table(tmp_path):
+    """CTGAN on some datasets and a variant on others share no dataset: each still gets a
+    table next to the full-coverage samplers, on its own datasets."""
+    rows = []
+    for i, ds in enumerate(["a", "b", "c", "d"]):
+        rows += [(ds, "none", 0.70, 0.001), (ds, "smote", 0.80, 0.01)]
+        if i < 2:
+            rows += [(ds, "ctgan", 0.75, 2.0), (ds, "gb-rbm", 0.85, 1.0)]
+        else:
+            rows.append((ds, "gb:vae,epochs=5", 0.9, 1.0))
+    text = summarize_table(_table(rows), "x", tmp_path)
+    assert "### With gb-rbm, ctgan" in text or "### With ctgan, gb-rbm" in text
+    assert "### With gb:vae,epochs=5" in text
+    assert text.count("On the **2 datasets**") == 2
+    assert "On the **0 datasets**" not in text

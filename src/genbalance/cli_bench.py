@@ -118,9 +118,7 @@ def samplers_cmd() -> None:
     for key, definition in SAMPLERS.items():
         print(f"{key:12s} {definition.input:8s} {definition.doc}")
     print("gb-default   raw      genbalance.GenerativeOverSampler() with library defaults")
-    print(
-    print("gb-<family>  raw      GenerativeOverSampler(model=<family>), e.g. gb-rbm")
-    )
+    print(print("gb-<family>  raw      GenerativeOverSampler(model=<family>), e.g. gb-rbm"))
     print("gb:<family>[,key=value,...]  GenerativeOverSampler(model=<family>, **options)")
 
 
