@@ -155,7 +155,17 @@ class Synthesizer:
         ).fit(frame)
         Z = torch.from_numpy(self.encoder_.transform(frame))
         self._train(Z, torch.from_numpy(codes), len(frame), dist)
+        self._remember_rows(frame)
         return self
+
+    def _remember_rows(self, frame: pd.DataFrame) -> None:
+        """Keep 64-bit hashes of the training rows, in memory only, so that :meth:`sample` can
+        replace exact copies. Never saved: hashes in a shared model file would let anyone test
+        whether a given row was in the training data."""
+        from genbalance.metrics.privacy import training_row_hashes
+
+        self._train_columns = list(frame.columns)
+        self._train_hashes, self._hash_split = training_row_hashes(frame, self.categorical_features)
 
     def _train(self, data: Any, labels: Any, n_rows: int, dist: Any = None) -> None:
         """Build the family on the fitted encoder and train it on ``data`` (a tensor, or a
@@ -225,10 +235,20 @@ class Synthesizer:
         return torch.cat(out).numpy()
 
     def sample(
-        self, n: int | None = None, y: Any = None, random_state: int | None = None
+        self,
+        n: int | None = None,
+        y: Any = None,
+        random_state: int | None = None,
+        drop_copies: bool = True,
     ) -> pd.DataFrame:
         """``n`` rows in raw space. ``y``: one label, an array of labels (one per row), a dict
-        ``{label: count}``, or None (classes drawn in their training proportions)."""
+        ``{label: count}``, or None (classes drawn in their training proportions).
+
+        ``drop_copies`` (default): generated rows equal in every column to a training row are
+        replaced by fresh draws (up to 5 rounds; rows still copying after that are kept, with a
+        warning). It needs the fitted object: a synthesizer loaded from a file holds no trace
+        of its training rows, so nothing is checked there. ``n_copies_replaced_`` counts them.
+        """
         self._check_fitted()
         if isinstance(y, dict):
             codes = np.concatenate(
@@ -249,7 +269,39 @@ class Synthesizer:
                 raise ValueError(f"n={n} but {len(codes)} labels were given")
         Z = self.sample_encoded(codes, random_state)
         seed = random_state if random_state is not None else self.random_state
-        return self.encoder_.inverse_transform(Z, random_state=seed)
+        rows = self.encoder_.inverse_transform(Z, random_state=seed)
+        self.n_copies_replaced_ = 0
+        if drop_copies and getattr(self, "_train_hashes", None) is not None and len(rows):
+            rows = self._replace_copies(rows, codes, seed)
+        return rows
+
+    def _replace_copies(self, rows: pd.DataFrame, codes: np.ndarray, seed: int | None):
+        from genbalance.metrics.privacy import row_hashes_like
+
+        def copies(frame: pd.DataFrame) -> np.ndarray:
+            hashes = row_hashes_like(frame[self._train_columns], self._hash_split)
+            return np.flatnonzero(np.isin(hashes, self._train_hashes))
+
+        bad = copies(rows)
+        for round_ in range(1, 6):
+            if not bad.size:
+                break
+            self.n_copies_replaced_ += int(bad.size)
+            round_seed = None if seed is None else seed + 104729 * round_
+            fresh = self.encoder_.inverse_transform(
+                self.sample_encoded(codes[bad], round_seed), random_state=round_seed
+            )
+            for j, col in enumerate(rows.columns):  # column by column: dtypes stay
+                rows.iloc[bad, j] = fresh[col].to_numpy()
+            bad = bad[copies(fresh)]
+        if bad.size:
+            warnings.warn(
+                f"{bad.size} generated rows still copy a training row after 5 fresh draws "
+                "(the table may have few distinct rows); kept them",
+                UserWarning,
+                stacklevel=3,
+            )
+        return rows
 
     @property
     def privacy_(self) -> dict[str, Any]:

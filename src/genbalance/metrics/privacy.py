@@ -172,6 +172,19 @@ def _row_hashes(
     return pd.util.hash_pandas_object(norm, index=False).to_numpy()
 
 
+def training_row_hashes(
+    frame: pd.DataFrame, categorical_features: CategoricalSpec = None
+) -> tuple[np.ndarray, tuple[list, list]]:
+    """Row hashes of a training table and the (numeric, categorical) split used, so that
+    generated rows can be hashed the same way (:func:`row_hashes_like`)."""
+    numeric, categorical = split_columns(frame, categorical_features)
+    return _row_hashes(frame, numeric, categorical, None), (numeric, categorical)
+
+
+def row_hashes_like(frame: pd.DataFrame, split: tuple[list, list]) -> np.ndarray:
+    return _row_hashes(frame, split[0], split[1], None)
+
+
 def _copy_mask(
     real_train: pd.DataFrame,
     synth: pd.DataFrame,
