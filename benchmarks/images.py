@@ -187,14 +187,14 @@ def _record(ctx: dict, method: str, X_res, y_res, seconds: float, extra=None) ->
     return row
 
 
-def _gen_models() -> list[tuple[str, int, dict, dict]]:
+def _gen_models(only: list[str] | None = None) -> list[tuple[str, int, dict, dict]]:
     out = list(GEN_MODELS)
     if "pixelcnn" in models.available() and "pixelcnn" in IMAGE_MODELS:
         out.append(("pixelcnn", 1500, {}, {}))
-    return out
+    return [m for m in out if only is None or m[0] in only]
 
 
-def run(quick: bool) -> pd.DataFrame:
+def run(quick: bool, only: list[str] | None = None) -> pd.DataFrame:
     (OUT / "grids").mkdir(parents=True, exist_ok=True)
     rows = []
     for ds in LOADERS:
@@ -237,7 +237,7 @@ def run(quick: bool) -> pd.DataFrame:
             t = time.perf_counter()
             X_r, y_r = smote_pixels(X_tr, y_tr, SEED)
             rows.append(_record(ctx, "smote-pixels", X_r, y_r, time.perf_counter() - t))
-            for fam, steps, mopts, topts in _gen_models():
+            for fam, steps, mopts, topts in _gen_models(only):
                 steps = 30 if quick else steps
                 epochs = max(1, round(steps * 64 / len(y_tr)))
                 sampler = ImageOverSampler(
@@ -313,13 +313,32 @@ def main() -> None:
     global OUT
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (not stored)")
+    parser.add_argument(
+        "--models",
+        help="comma list of generative families to (re)run; their rows replace the stored "
+        "ones in results.csv, the other stored rows are kept",
+    )
     args = parser.parse_args()
+    only = args.models.split(",") if args.models else None
     torch.set_num_threads(1)
     if args.quick:
         OUT = OUT.parent / "images_quick"
     t0 = time.perf_counter()
     with threadpool_limits(1):
-        df = run(args.quick)
+        df = run(args.quick, only)
+    stored = OUT / "results.csv"
+    if only and stored.exists():
+        old = pd.read_csv(stored)
+        key = ["dataset", "ratio", "method"]
+        fresh = set(map(tuple, df[key].astype(str).to_numpy()))
+        keep = ~old[key].astype(str).apply(tuple, axis=1).isin(fresh)
+        df = pd.concat([old[keep], df], ignore_index=True)
+        order = {
+            k: i
+            for i, k in enumerate(dict.fromkeys(zip(old["dataset"], old["ratio"], strict=True)))
+        }
+        df["_o"] = [order.get(k, len(order)) for k in zip(df["dataset"], df["ratio"], strict=True)]
+        df = df.sort_values("_o", kind="stable").drop(columns="_o")
     df.to_csv(OUT / "results.csv", index=False, float_format="%.4f")
     (OUT / "summary.md").write_text(summarise(df) + "\n")
     print(summarise(df))

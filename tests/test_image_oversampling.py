@@ -27,12 +27,16 @@ def _upscaled_28(X: np.ndarray) -> np.ndarray:
 FAST = {"epochs": 2, "trainer_options": {"batch_size": 16, "health_check": False}}
 
 
-@pytest.mark.parametrize("model", ["dcgan", "conv-vae", "gan"])
+SMALL = {"pixelcnn": {"channels": 8, "n_layers": 1}}  # one pass per pixel to sample: keep it small
+
+
+@pytest.mark.parametrize("model", ["dcgan", "conv-vae", "pixelcnn", "gan"])
 def test_fit_resample_shapes_dtypes_labels(model: str) -> None:
     X, y = _tiny_digits()
     counts = np.bincount(y)
     assert counts.tolist() == [24, 12, 6]
-    Xr, yr = ImageOverSampler(model, random_state=0, **FAST).fit_resample(X, y)
+    sampler = ImageOverSampler(model, random_state=0, model_options=SMALL.get(model), **FAST)
+    Xr, yr = sampler.fit_resample(X, y)
     assert Xr.shape == (72, 8, 8) and Xr.dtype == X.dtype
     assert np.bincount(yr).tolist() == [24, 24, 24]
     np.testing.assert_array_equal(Xr[: len(X)], X)  # originals first, untouched

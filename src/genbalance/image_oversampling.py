@@ -27,7 +27,7 @@ from genbalance.training.trainer import History, Trainer, TrainerConfig
 
 __all__ = ["IMAGE_MODELS", "ImageOverSampler"]
 
-IMAGE_MODELS = ("dcgan", "conv-vae", "gan", "vae")
+IMAGE_MODELS = ("dcgan", "conv-vae", "pixelcnn", "gan", "vae")
 FILTERS = ("none", "classifier")
 
 # per-family defaults that work on small digits (the user's model_options override them)
@@ -36,6 +36,7 @@ _MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "vae": {},
     "dcgan": {},
     "conv-vae": {},
+    "pixelcnn": {},
 }
 _TRAINER_DEFAULTS: dict[str, dict[str, Any]] = {
     # 0.99, not 0.999: the EMA has no warm-up, and after the ~1,500 steps of a CPU run a
@@ -43,6 +44,7 @@ _TRAINER_DEFAULTS: dict[str, dict[str, Any]] = {
     "dcgan": {"ema": 0.99, "batch_size": 64},
     "gan": {"batch_size": 64},
     "conv-vae": {"batch_size": 64},
+    "pixelcnn": {"batch_size": 64},
     "vae": {"batch_size": 64},
 }
 _AUTO_STEPS = 1500  # "auto" epochs: about this many steps, and at least 20 epochs
@@ -53,8 +55,9 @@ class ImageOverSampler(BaseEstimator):
 
     Parameters
     ----------
-    model : {"dcgan", "conv-vae", "gan", "vae"}
-        Generative family; "gan" uses the MLP ``mlp-classic`` architecture on flat pixels.
+    model : {"dcgan", "conv-vae", "pixelcnn", "gan", "vae"}
+        Generative family; "gan" uses the MLP ``mlp-classic`` architecture on flat pixels;
+        "pixelcnn" is the autoregressive family (exact likelihood, one pass per pixel to sample).
     epochs : int or "auto"
         Training passes over the images; "auto" = about 1,500 steps, at least 20 epochs.
     sampling_strategy : float, str, dict or callable
@@ -223,7 +226,7 @@ class ImageOverSampler(BaseEstimator):
         data = self.encoder_.transform(X)
         fam = self.model
         hyper = dict(_MODEL_DEFAULTS[fam])
-        if fam in ("dcgan", "conv-vae"):
+        if fam in ("dcgan", "conv-vae", "pixelcnn"):
             hyper["image_shape"] = self.encoder_.image_shape
         hyper.update(self.model_options or {})
         with torch.random.fork_rng(devices=[]):  # seeded weights, caller's RNG untouched
