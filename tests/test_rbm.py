@@ -199,8 +199,11 @@ def test_files_determinism_and_oversampler(cd_model, tmp_path):
     synth = Synthesizer("rbm", epochs=2, random_state=0, **options).fit(frame, yy)
     synth.save(tmp_path / "synth.safetensors")
     again = Synthesizer.load(tmp_path / "synth.safetensors")
+    # a loaded model has no trace of the training rows, so it cannot replace copies of them
+    # (values clipped to the observed range do copy rows here): compare with that filter off
     pd.testing.assert_frame_equal(
-        again.sample(20, y="rare", random_state=1), synth.sample(20, y="rare", random_state=1)
+        again.sample(20, y="rare", random_state=1),
+        synth.sample(20, y="rare", random_state=1, drop_copies=False),
     )
 
 
