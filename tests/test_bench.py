@@ -64,6 +64,27 @@ def test_run_summary_files_and_contents(dirs):
     assert (out2 / "summary.md").read_text() == text
 
 
+def test_fresh_clone_continues_from_stored_cells(dirs):
+    """No cache (a new machine): cells in the committed cells.csv are not computed again."""
+    cache, results = dirs
+    run_benchmark(TINY, ["none"], run_name="s", cache_dir=cache, **FAST)
+    stored = summarize("s", cache_dir=cache, results_dir=results) / "cells.csv"
+    fresh_cache = cache.parent / "fresh-cache"
+    report = run_benchmark(
+        TINY, ["none", "smote"], run_name="s", cache_dir=fresh_cache, stored=stored, **FAST
+    )
+    assert sorted((c.dataset, c.sampler) for c in report.computed) == [
+        (d, "smote") for d in sorted(TINY)
+    ]
+    assert len(report.cached) == 2
+    # a classifier the stored cells lack makes them stale, as for cached cells
+    more = {**FAST, "classifiers": ["knn", "logreg", "tree"]}
+    report = run_benchmark(
+        TINY[:1], ["none"], run_name="s", cache_dir=cache.parent / "c3", stored=stored, **more
+    )
+    assert len(report.computed) == 1
+
+
 def test_resume_after_interruption_computes_only_missing_cells(dirs):
     cache, _ = dirs
     calls = {"n": 0, "interrupt": True}

@@ -78,6 +78,7 @@ def run(
             cache_dir=cache_dir,
             refresh=split_samplers(refresh or []),
             progress=not quiet,
+            stored=Path(results_dir) / name / "cells.csv",
         )
     except (ValueError, ImportError) as exc:
         console.print(f"[bold red]error:[/] {exc}")

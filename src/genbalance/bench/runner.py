@@ -183,12 +183,14 @@ def run_benchmark(
     refresh: list[str] | None = None,
     progress: bool = True,
     loader: Callable[[str], tuple[pd.DataFrame, pd.Series]] | None = None,
+    stored: Path | str | None = None,
 ) -> RunReport:
     """Compute every missing cell of ``datasets x samplers x folds x seeds``.
 
     Cells are ordered dataset by dataset (in the order given), and run on ``jobs`` joblib
     workers. ``loader`` replaces :func:`genbalance.datasets.load_keel` (tests, user data;
-    it must be picklable when ``jobs > 1``).
+    it must be picklable when ``jobs > 1``). ``stored``: a ``cells.csv`` written by an earlier
+    summary; its cells count as done too, so a run continues on a fresh clone (no cache).
     """
     classifiers = check_classifiers(classifiers or ["knn", "tree", "logreg", "hgb"])
     if n_folds < 2:
@@ -211,12 +213,14 @@ def run_benchmark(
     root = Path(cache_dir) / run_name
     report = RunReport()
     todo: list[Cell] = []
+    kept = _stored_cells(stored, classifiers)
     for dataset in datasets:
         for seed in seeds:
             for sampler in samplers:
                 for fold in folds:
                     cell = Cell(dataset, sampler, fold, n_folds, seed)
-                    if sampler not in refresh and _is_done(cell.path(root), classifiers):
+                    done = _is_done(cell.path(root), classifiers) or cell in kept
+                    if sampler not in refresh and done:
                         report.cached.append(cell)
                     else:
                         todo.append(cell)
@@ -227,6 +231,22 @@ def run_benchmark(
             report.fallbacks.append((cell, out["error"]))
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _stored_cells(stored: Path | str | None, classifiers: list[str]) -> set[Cell]:
+    """Cells of a stored ``cells.csv`` that hold every requested classifier."""
+    if stored is None or not Path(stored).is_file():
+        return set()
+    frame = pd.read_csv(
+        stored, usecols=["dataset", "sampler", "n_folds", "seed", "fold", "classifier"]
+    )
+    out = set()
+    for (dataset, sampler, k, seed, fold), group in frame.groupby(
+        ["dataset", "sampler", "n_folds", "seed", "fold"]
+    ):
+        if set(classifiers) <= set(group["classifier"]):
+            out.add(Cell(str(dataset), str(sampler), int(fold), int(k), int(seed)))
+    return out
 
 
 def _execute(todo, classifiers, folds, root, jobs, progress, loader):
