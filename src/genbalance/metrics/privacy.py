@@ -173,16 +173,18 @@ def _row_hashes(
 
 
 def training_row_hashes(
-    frame: pd.DataFrame, categorical_features: CategoricalSpec = None
+    frame: pd.DataFrame, categorical_features: CategoricalSpec = None, decimals: int | None = None
 ) -> tuple[np.ndarray, tuple[list, list]]:
     """Row hashes of a training table and the (numeric, categorical) split used, so that
     generated rows can be hashed the same way (:func:`row_hashes_like`)."""
     numeric, categorical = split_columns(frame, categorical_features)
-    return _row_hashes(frame, numeric, categorical, None), (numeric, categorical)
+    return _row_hashes(frame, numeric, categorical, decimals), (numeric, categorical)
 
 
-def row_hashes_like(frame: pd.DataFrame, split: tuple[list, list]) -> np.ndarray:
-    return _row_hashes(frame, split[0], split[1], None)
+def row_hashes_like(
+    frame: pd.DataFrame, split: tuple[list, list], decimals: int | None = None
+) -> np.ndarray:
+    return _row_hashes(frame, split[0], split[1], decimals)
 
 
 def _copy_mask(
@@ -192,10 +194,8 @@ def _copy_mask(
     decimals: int | None,
 ) -> np.ndarray:
     check_same_columns(real_train, synth)
-    numeric, categorical = split_columns(real_train, categorical_features)
-    train_h = _row_hashes(real_train, numeric, categorical, decimals)
-    synth_h = _row_hashes(synth[list(real_train.columns)], numeric, categorical, decimals)
-    return np.isin(synth_h, train_h)
+    train_h, split = training_row_hashes(real_train, categorical_features, decimals)
+    return np.isin(row_hashes_like(synth[list(real_train.columns)], split, decimals), train_h)
 
 
 def exact_copies(
