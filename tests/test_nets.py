@@ -69,6 +69,43 @@ def test_gumbel_softmax_rows_sum_to_one_and_are_reproducible():
     assert draws.max(1).values.mean() > 0.95
 
 
+def test_sampling_draws_the_categories_that_gumbel_softmax_would_decode_to():
+    act = SpanActivation(SPANS)
+    raw = torch.randn(500, 9, generator=torch.Generator().manual_seed(3)) * 2
+    soft = act(raw, tau=0.2, generator=torch.Generator().manual_seed(4))
+    hard = act.sample(raw.clone(), generator=torch.Generator().manual_seed(4))
+    for cols in ([1, 2, 3], [7, 8]):
+        assert torch.equal(hard[:, cols].sum(1), torch.ones(500))  # exactly one hot
+        assert torch.equal(hard[:, cols].argmax(1), soft[:, cols].argmax(1))
+    assert torch.allclose(hard[:, [0, 4, 5, 6]], reference(raw)[:, [0, 4, 5, 6]])
+    # draws follow the softmax probabilities (Gumbel-max), not the argmax
+    logits = torch.tensor([[2.0, 0.0, -1.0]]).repeat(4000, 1)
+    one = SpanActivation([OutputSpan(3, "softmax")])
+    freq = one.sample(logits, torch.Generator().manual_seed(2)).sum(0) / 4000
+    assert torch.allclose(freq, torch.softmax(logits[0], 0), atol=0.03)
+    # spans without categories: scalar activations only, input left as it was
+    scalar = SpanActivation([OutputSpan(1, "tanh"), OutputSpan(1, "linear")])
+    x = torch.tensor([[3.0, 3.0]])
+    assert torch.allclose(scalar.sample(x), torch.tensor([[torch.tanh(x[0, 0]).item(), 3.0]]))
+    assert torch.equal(x, torch.tensor([[3.0, 3.0]]))
+
+
+def test_categorical_nll_matches_span_by_span_cross_entropy():
+    act = SpanActivation(SPANS)
+    gen = torch.Generator().manual_seed(5)
+    raw = (torch.randn(32, 9, generator=gen) * 4).requires_grad_()
+    x = torch.rand(32, 9, generator=gen)  # soft targets too, not only one-hot
+    expected = -(x[:, 1:4] * torch.log_softmax(raw[:, 1:4], 1)).sum(1) - (
+        x[:, 7:9] * torch.log_softmax(raw[:, 7:9], 1)
+    ).sum(1)
+    got = act.categorical_nll(raw, x)
+    assert torch.allclose(got, expected, atol=1e-5)
+    got.sum().backward()  # differentiable, and only through the softmax positions
+    assert torch.equal(raw.grad[:, [0, 4, 5, 6]], torch.zeros(32, 4))
+    scalar_only = SpanActivation([OutputSpan(2, "linear")])
+    assert torch.equal(scalar_only.categorical_nll(raw[:, :2], x[:, :2]), torch.zeros(32))
+
+
 def test_gradients_flow_through_every_span():
     act = SpanActivation(SPANS)
     raw = torch.randn(8, 9, requires_grad=True)

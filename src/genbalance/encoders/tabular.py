@@ -251,7 +251,7 @@ class _NumericCodec:
             out[:, -1] = missing
 
     def decode(self, block: np.ndarray, clip_to_range: bool) -> Any:
-        scalar = np.clip(block[:, 0], -1.0, 1.0)
+        scalar = np.clip(block[:, 0].astype(np.float64), -1.0, 1.0)
         mode = block[:, 1 : 1 + self.n_modes].argmax(axis=1)
         z = scalar * _N_STD * self.stds[mode] + self.means[mode]
         with np.errstate(over="ignore", invalid="ignore"):
@@ -661,7 +661,9 @@ class TabularEncoder:
         self._check_fitted()
         if hasattr(Z, "detach"):
             Z = Z.detach().cpu().numpy()
-        Z = np.asarray(Z, dtype=np.float64)
+        Z = np.asarray(Z)
+        if Z.dtype not in (np.float32, np.float64):  # models emit float32: no 2x copy of it
+            Z = Z.astype(np.float64)
         if Z.ndim != 2 or Z.shape[1] != self.output_dim:
             raise ValueError(f"Z must have shape (n, {self.output_dim}) to decode; got {Z.shape}")
         bad = ~np.isfinite(Z)

@@ -91,6 +91,11 @@ class Generator(nn.Module):
         raw = self.head(self.body(torch.cat([z, one_hot(y, self.n_classes)], dim=1)))
         return self.out(raw, tau=tau, generator=generator)
 
+    def sample(self, z, y, generator=None):
+        """Outputs with one hard category per softmax span (see SpanActivation.sample)."""
+        raw = self.head(self.body(torch.cat([z, one_hot(y, self.n_classes)], dim=1)))
+        return self.out.sample(raw, generator)
+
 
 class Discriminator(nn.Module):
     def __init__(
@@ -281,6 +286,6 @@ class GAN(GenerativeModel):
         # Gumbel noise at sampling time draws categories from the generator's softmax
         # instead of always taking its argmax, which would shrink category diversity
         noise = self._noise(y.shape[0], generator)
-        out = self.G(noise, y, tau=self.hyper["gumbel_tau"], generator=generator)
+        out = self.G.sample(noise, y, generator)
         self.G.train(was_training)
         return out

@@ -113,11 +113,7 @@ class VAE(GenerativeModel):
         loss = (((pred - x) ** 2) / (2 * sigma**2) * scalar).sum(1)
         bce = F.binary_cross_entropy_with_logits(raw, x.clamp(0, 1), reduction="none")
         loss = loss + (bce * (k == 2)).sum(1)
-        if act.has_softmax:
-            logp = torch.log_softmax(act.segment_logits(raw), dim=-1)
-            target = act.segment_logits(x.masked_fill(k != 3, 0.0)).nan_to_num(0.0, neginf=0.0)
-            loss = loss - (target * logp.nan_to_num(0.0, neginf=0.0)).sum((1, 2))
-        return loss
+        return loss + act.categorical_nll(raw, x)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encoder(self._cond(x, y))
@@ -150,4 +146,4 @@ class VAE(GenerativeModel):
         y = y.to(self.device)
         z = torch.randn(y.shape[0], self.hyper["latent_dim"], generator=generator).to(self.device)
         raw = self.decoder(self._cond(z, y))
-        return self.activation(raw, tau=1.0, generator=generator)
+        return self.activation.sample(raw, generator)
