@@ -397,7 +397,11 @@ def plan(sizes: list[int], steps: int, ct_columns: str, ct_rows: int) -> list[tu
     return tasks
 
 
-def run(sizes: list[int], steps: int, ct_columns: str, ct_rows: int, jobs: int) -> dict[str, Any]:
+def run(
+    sizes: list[int], steps: int, ct_columns: str, ct_rows: int, jobs: int, out: Path
+) -> dict[str, Any]:
+    """Every measurement of the plan; the raw JSON is rewritten after each one finishes, so an
+    interrupted run keeps what it measured (``--report`` rebuilds the tables from it)."""
     from concurrent.futures import ThreadPoolExecutor
 
     results: dict[str, Any] = {
@@ -407,6 +411,8 @@ def run(sizes: list[int], steps: int, ct_columns: str, ct_rows: int, jobs: int) 
             "cpus": os.cpu_count(),
             "threads_per_measurement": 1,
             "parallel_measurements": jobs,
+            # CPU-second rates are fair under other load; wall times are not
+            "load_average_at_start": os.getloadavg(),
         },
         "batch_size": BATCH,
         "train_steps": steps,
@@ -417,8 +423,11 @@ def run(sizes: list[int], steps: int, ct_columns: str, ct_rows: int, jobs: int) 
     tasks = plan(sizes, steps, ct_columns, ct_rows)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [(n, key, pool.submit(run_worker, w, **kw)) for n, key, w, kw in tasks]
+        out.mkdir(parents=True, exist_ok=True)
         for n, key, fut in futures:
             results["sizes"].setdefault(str(n), {"rows": n})[key] = fut.result()
+            (out / "throughput.json").write_text(json.dumps(results, indent=2, default=str))
+    results["machine"]["load_average_at_end"] = os.getloadavg()
     return results
 
 
@@ -450,8 +459,8 @@ def summarise(res: dict[str, Any]) -> dict[str, Any]:
                 s["ct_encoder_measured_columns"] = ce["columns"]
             s["encoder_gb_cpu_s"], s["encoder_ct_cpu_s"] = gb, ct
             s["encoder_speedup"] = ct / gb
-        gt = r["gb_train_loop"]
-        if "error" not in gt:
+        gt = r.get("gb_train_loop", {})
+        if gt and "error" not in gt:
             s["train_gb_rows_per_cpu_s"] = gt["rows_per_cpu_s"]
         gv = r.get("gb_train_loop_vae", {})
         if "error" not in gv and gv:
@@ -475,12 +484,20 @@ def summarise(res: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _load_text(machine: dict[str, Any], when: str) -> str:
+    load = machine.get(f"load_average_at_{when}")
+    return "not recorded" if not load else f"{load[0]:.1f}"
+
+
 def to_markdown(res: dict[str, Any], summary: dict[str, Any]) -> str:
     lines = [
         "# Throughput: genbalance vs CTGAN",
         "",
         f"One thread per measurement, each in its own process; batch {res['batch_size']}. "
-        "Rates are rows per CPU second. Produced by `benchmarks/throughput.py`.",
+        "Rates are rows per CPU second. Produced by `benchmarks/throughput.py`. Load average "
+        f"at start / end: {_load_text(res['machine'], 'start')} / "
+        f"{_load_text(res['machine'], 'end')} (other work on the machine shares the cores: "
+        "CPU-second rates stay comparable, wall times do not).",
         "",
     ]
     for key, s in summary.items():
@@ -505,7 +522,11 @@ def to_markdown(res: dict[str, Any], summary: dict[str, Any]) -> str:
                 f"{s['train_ct_rows_per_cpu_s']:,.0f} | {s['train_speedup']:.1f}x |"
             )
         if "train_gb_vae_rows_per_cpu_s" in s:
-            lines.append(f"| training rows/s (VAE) | {s['train_gb_vae_rows_per_cpu_s']:,.0f} | | |")
+            vae, ct = s["train_gb_vae_rows_per_cpu_s"], s.get("train_ct_rows_per_cpu_s")
+            ct_txt, ratio = ("", "") if ct is None else (f"{ct:,.0f}", f"{vae / ct:.1f}x")
+            lines.append(
+                f"| training rows/s (VAE, the default) | {vae:,.0f} | {ct_txt} | {ratio} |"
+            )
         if "sample_generate_rows_per_cpu_s" in s:
             ct = s.get("sample_ct_rows_per_cpu_s")
             e2e = s["sample_end_to_end_rows_per_cpu_s"]
@@ -591,10 +612,8 @@ def main() -> None:
         return
     sizes = [5_000] if args.quick else [int(s) for s in args.sizes.split(",")]
     ct_rows = 2_000 if args.quick else args.ct_rows
-    res = run(sizes, 5 if args.quick else args.steps, args.ct_columns, ct_rows, args.jobs)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "throughput.json").write_text(json.dumps(res, indent=2, default=str))  # raw first
+    res = run(sizes, 5 if args.quick else args.steps, args.ct_columns, ct_rows, args.jobs, out)
     summary = summarise(res)
     res["summary"] = summary
     (out / "throughput.json").write_text(json.dumps(res, indent=2, default=str))
