@@ -25,7 +25,7 @@ def _results() -> dict:
                 "transform_cpu_s": 10.0,
                 "columns": ["num_0", "cat_0", "y"],
             },
-            "gb_train_loop": {"rows_per_cpu_s": 4000.0},
+            "gb_train_loop": {"rows_per_cpu_s": 4000.0, "peak_mib": 1200.0},
             "gb_train_loop_vae": {"rows_per_cpu_s": 10000.0},
             "gb_fit_and_sample": {
                 "sample_rows": 200000,
@@ -66,6 +66,7 @@ def test_summary_ratios_come_from_the_measurements():
     md = tp.to_markdown(res, s)
     assert "| training rows/s (VAE, the default) | 10,000 | 2,000 | 5.0x |" in md
     assert "Load average at start / end: 2.5 / 3.0" in md
+    assert "whole table encoded in memory, MiB | 1,200 |" in md
 
 
 def test_a_failed_measurement_is_left_out_not_fatal():
