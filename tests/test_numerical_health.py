@@ -219,3 +219,19 @@ def test_time_budget_stops_training_cleanly_with_a_usable_model():
     assert 1 <= len(history.steps) < 100
     assert _all_finite(model)
     assert torch.isfinite(model.generate(torch.tensor([0, 1]), torch.Generator())).all()
+
+
+def test_finiteness_check_of_the_table_sees_every_bad_value_and_no_overflow():
+    from genbalance.training.trainer import _all_finite as table_finite
+
+    X = torch.zeros(50, 4)
+    assert table_finite(X) and table_finite(torch.zeros(0, 4)) and table_finite(X.long())
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        Y = X.clone()
+        Y[37, 2] = bad
+        assert not table_finite(Y)
+    both = X.clone()
+    both[0, 0], both[1, 1] = float("inf"), float("-inf")  # sum is NaN: still caught
+    assert not table_finite(both)
+    big = torch.full((10, 2), 3e38)  # finite values whose float32 sum overflows
+    assert table_finite(big)
