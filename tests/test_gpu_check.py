@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
-def _module():
-    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "benchmarks/gpu_check.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_quick_checks_pass_on_cpu_and_are_written_as_json(tmp_path):
-    gc = _module()
+def test_quick_checks_pass_on_cpu_and_are_written_as_json(tmp_path, benchmark_script):
+    gc = benchmark_script("gpu_check")
     res = gc.main(["--device", "cpu", "--quick", "--out", str(tmp_path), "--only", "amp,images"])
     checks = res["checks"]
     # amp on CPU: a recorded no-op; images: every image family added the images asked for
@@ -31,8 +20,8 @@ def test_quick_checks_pass_on_cpu_and_are_written_as_json(tmp_path):
     assert stored["checks"].keys() == checks.keys() and stored["device"] == "cpu"
 
 
-def test_a_failing_check_is_recorded_not_raised(tmp_path, monkeypatch):
-    gc = _module()
+def test_a_failing_check_is_recorded_not_raised(tmp_path, monkeypatch, benchmark_script):
+    gc = benchmark_script("gpu_check")
 
     def broken(*args, **kwargs):
         raise RuntimeError("no kernel image is available for execution on the device")

@@ -2,18 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("throughput", ROOT / "benchmarks/throughput.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
 
 def _results() -> dict:
     sizes = {
@@ -51,8 +39,8 @@ def _results() -> dict:
     return {"machine": machine, "batch_size": 500, "train_steps": 50, "sizes": sizes}
 
 
-def test_summary_ratios_come_from_the_measurements():
-    tp = _module()
+def test_summary_ratios_come_from_the_measurements(benchmark_script):
+    tp = benchmark_script("throughput")
     res = _results()
     s = tp.summarise(res)
     big = s["100000"]
@@ -69,8 +57,8 @@ def test_summary_ratios_come_from_the_measurements():
     assert "whole table encoded in memory, MiB | 1,200 |" in md
 
 
-def test_a_failed_measurement_is_left_out_not_fatal():
-    tp = _module()
+def test_a_failed_measurement_is_left_out_not_fatal(benchmark_script):
+    tp = benchmark_script("throughput")
     res = _results()
     res["sizes"]["100000"]["gb_train_loop"] = {"error": "timed out after 3600 s"}
     s = tp.summarise(res)
