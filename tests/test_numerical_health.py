@@ -235,3 +235,24 @@ def test_finiteness_check_of_the_table_sees_every_bad_value_and_no_overflow():
     assert not table_finite(both)
     big = torch.full((10, 2), 3e38)  # finite values whose float32 sum overflows
     assert table_finite(big)
+
+
+def test_health_check_draws_no_more_rows_than_the_family_allows(monkeypatch):
+    from genbalance.models.pixelcnn import PixelCNN
+    from genbalance.models.vae import VAE
+
+    assert PixelCNN.health_rows < VAE.health_rows  # sequential samplers ask for fewer
+    model = models.get("vae")(4, 2)
+    drawn = []
+    original = model.generate
+
+    def counting(y, generator=None):
+        drawn.append(len(y))
+        return original(y, generator)
+
+    monkeypatch.setattr(model, "generate", counting)
+    monkeypatch.setattr(model, "health_rows", 64)
+    X = torch.randn(40, 4)
+    y = torch.arange(40) % 2
+    Trainer(epochs=0, max_steps=3, batch_size=20, health_check=True).fit(model, X, y)
+    assert drawn == [64]  # 32 a class, one call

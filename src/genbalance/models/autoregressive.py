@@ -107,6 +107,7 @@ class MADE(GenerativeModel):
     """Masked autoregressive density estimator conditioned on the class (family ``"made"``)."""
 
     family = "made"
+    health_rows = 512  # one network pass per encoded column
 
     @classmethod
     def validate_hyper(cls, hyper: dict[str, Any]) -> dict[str, Any]:

@@ -51,6 +51,9 @@ class GenerativeModel(ABC):
     """Base class of every generative family (GAN, VAE, autoregressive, RBM, diffusion)."""
 
     family: ClassVar[str] = ""
+    # generated rows the post-training mode-collapse check may draw in all; families that
+    # sample sequentially (a network pass per pixel or column, Gibbs chains) ask for fewer
+    health_rows: ClassVar[int] = 2048
 
     def __init__(
         self,

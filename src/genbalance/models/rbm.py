@@ -118,6 +118,7 @@ class RBM(GenerativeModel):
     """Conditional RBM trained with PCD-k or CD-k (family ``"rbm"``)."""
 
     family = "rbm"
+    health_rows = 512  # Gibbs chains with burn-in
 
     @classmethod
     def validate_hyper(cls, hyper: dict[str, Any]) -> dict[str, Any]:

@@ -513,11 +513,12 @@ def _autocast(amp: bool | str, device: torch.device, history: History):
 
 
 def _health(model: GenerativeModel, X: torch.Tensor, y: torch.Tensor, seed: int) -> dict:
-    """Mode-collapse report with a bounded cost: at most ~2048 generated rows in all."""
+    """Mode-collapse report with a bounded cost: at most the family's ``health_rows``
+    generated rows in all (2048; fewer for sequential samplers), 16 to 256 a class."""
     from genbalance.training.health import diversity_report
 
     n_classes = int(torch.unique(y).numel())
-    n_per_class = max(16, min(256, 2048 // max(n_classes, 1)))
+    n_per_class = max(16, min(256, model.health_rows // max(n_classes, 1)))
     gen = torch.Generator().manual_seed(seed)
     return diversity_report(model, X, y, n_per_class=n_per_class, generator=gen)
 
