@@ -87,14 +87,16 @@ class Generator(nn.Module):
         self.head = nn.Linear(width, out.dim)
         self.out = out
 
+    def raw(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Network outputs before the span activations."""
+        return self.head(self.body(torch.cat([z, one_hot(y, self.n_classes)], dim=1)))
+
     def forward(self, z, y, tau=None, generator=None):
-        raw = self.head(self.body(torch.cat([z, one_hot(y, self.n_classes)], dim=1)))
-        return self.out(raw, tau=tau, generator=generator)
+        return self.out(self.raw(z, y), tau=tau, generator=generator)
 
     def sample(self, z, y, generator=None):
         """Outputs with one hard category per softmax span (see SpanActivation.sample)."""
-        raw = self.head(self.body(torch.cat([z, one_hot(y, self.n_classes)], dim=1)))
-        return self.out.sample(raw, generator)
+        return self.out.sample(self.raw(z, y), generator)
 
 
 class Discriminator(nn.Module):

@@ -169,10 +169,8 @@ class SpanActivation(nn.Module):
             gdev = generator.device if generator is not None else raw.device
             u = torch.rand(logits.shape, generator=generator, device=gdev).to(raw.device)
             logits -= torch.log((-torch.log(u.clamp_min_(1e-10))).clamp_min_(1e-10))
-            seg = self.soft_seg.expand(logits.shape[0], -1)
-            top = logits.new_full((logits.shape[0], self.n_groups), float("-inf"))
-            top = top.scatter_reduce(1, seg, logits, reduce="amax")
-            hard = (logits == top.gather(1, seg)).to(raw.dtype)
+            _, top = self._segment_max(logits)
+            hard = (logits == top).to(raw.dtype)
             out = raw.index_copy(1, self.soft_pos, hard)
         elif self.tanh_pos.numel() or self.sigmoid_pos.numel():
             out = raw.clone()
@@ -182,12 +180,18 @@ class SpanActivation(nn.Module):
             out[:, self.sigmoid_pos] = torch.sigmoid(raw[:, self.sigmoid_pos])
         return out
 
-    def segment_log_softmax(self, logits: torch.Tensor) -> torch.Tensor:
-        """Log-softmax within each span of the flat (batch, softmax positions) logits."""
+    def _segment_max(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Span index of every flat softmax position, and its span's largest logit there
+        (no gradient: it only shifts logits for stability or marks the argmax)."""
         seg = self.soft_seg.expand(logits.shape[0], -1)
         top = logits.new_full((logits.shape[0], self.n_groups), float("-inf"))
-        top = top.scatter_reduce(1, seg, logits.detach(), reduce="amax")  # for stability only
-        shifted = logits - top.gather(1, seg)
+        top = top.scatter_reduce(1, seg, logits.detach(), reduce="amax")
+        return seg, top.gather(1, seg)
+
+    def segment_log_softmax(self, logits: torch.Tensor) -> torch.Tensor:
+        """Log-softmax within each span of the flat (batch, softmax positions) logits."""
+        seg, top = self._segment_max(logits)
+        shifted = logits - top
         total = shifted.new_zeros(logits.shape[0], self.n_groups).scatter_add(1, seg, shifted.exp())
         return shifted - total.log().gather(1, seg)
 
@@ -205,10 +209,8 @@ class SpanActivation(nn.Module):
 
     def segment_softmax(self, logits: torch.Tensor) -> torch.Tensor:
         """Softmax within each span of the flat (batch, softmax positions) logits."""
-        seg = self.soft_seg.expand(logits.shape[0], -1)
-        top = logits.new_full((logits.shape[0], self.n_groups), float("-inf"))
-        top = top.scatter_reduce(1, seg, logits.detach(), reduce="amax")  # for stability only
-        e = torch.exp(logits - top.gather(1, seg))
+        seg, top = self._segment_max(logits)
+        e = torch.exp(logits - top)
         total = e.new_zeros(logits.shape[0], self.n_groups).scatter_add(1, seg, e)
         return e / total.gather(1, seg)
 
