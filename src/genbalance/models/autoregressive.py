@@ -200,10 +200,7 @@ class MADE(GenerativeModel):
         logits = out[:, : self.data_dim]
         bce = F.binary_cross_entropy_with_logits(logits, x.clamp(0, 1), reduction="none")
         nll = (bce * (k == 2)).sum(1)
-        if act.has_softmax:
-            logp = torch.log_softmax(act.segment_logits(logits), dim=-1)
-            target = act.segment_logits(x.masked_fill(k != 3, 0.0)).nan_to_num(0.0, neginf=0.0)
-            nll = nll - (target * logp.nan_to_num(0.0, neginf=0.0)).sum((1, 2))
+        nll = nll + act.categorical_nll(logits, x)
         if self.layout.scalar.numel():
             w, mu, log_s = self._mixture(out)
             xs = x[:, self.layout.scalar].unsqueeze(-1)
