@@ -12,8 +12,9 @@ Protocol (docs/images.md, ../shared/BENCHMARK.md "Images"):
   is what rebalancing is meant to correct. Test: the balanced held-out split.
 - Methods: none, random oversampling, SMOTE on pixels (classes with one image are first
   duplicated, as SMOTE needs two), and each genbalance image model through
-  :class:`~genbalance.image_oversampling.ImageOverSampler` (dcgan, conv-vae, mlp-classic gan;
-  pixelcnn when registered), with sampling variants that re-use one trained model.
+  :class:`~genbalance.image_oversampling.ImageOverSampler` (dcgan, conv-vae, pixelcnn, and on
+  flat pixels the mlp-classic gan, made, rbm and diffusion), with sampling variants that
+  re-use one trained model.
 - Scores: balanced accuracy, minority recall (mean recall over the ``N_RARE`` rarest classes),
   and, for every method that adds images, Fréchet distance and PRDC of the added images of
   the rarest classes against the held-out real images of those classes (mean over those
@@ -58,6 +59,10 @@ GEN_MODELS: list[tuple[str, int, dict, dict]] = [
     ("dcgan", 1000, {}, {"ema": 0.99}),
     ("conv-vae", 1500, {}, {}),
     ("gan", 1500, {}, {}),  # mlp-classic on flat pixels
+    # the tabular families of issue 8 on flat pixels (each pixel a [0, 1] column)
+    ("made", 1500, {}, {}),
+    ("rbm", 1500, {}, {}),
+    ("diffusion", 1500, {}, {}),
 ]
 # sampling variants of one trained model: name suffix -> ImageOverSampler settings
 # ("mix_ros": share of each class's deficit filled with duplicates of its real images)

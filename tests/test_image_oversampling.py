@@ -30,7 +30,9 @@ FAST = {"epochs": 2, "trainer_options": {"batch_size": 16, "health_check": False
 SMALL = {"pixelcnn": {"channels": 8, "n_layers": 1}}  # one pass per pixel to sample: keep it small
 
 
-@pytest.mark.parametrize("model", ["dcgan", "conv-vae", "pixelcnn", "gan"])
+@pytest.mark.parametrize(
+    "model", ["dcgan", "conv-vae", "pixelcnn", "gan", "vae", "made", "rbm", "diffusion"]
+)
 def test_fit_resample_shapes_dtypes_labels(model: str) -> None:
     X, y = _tiny_digits()
     counts = np.bincount(y)

@@ -21,7 +21,8 @@ console = Console(stderr=True)
 
 images_app = typer.Typer(
     name="images",
-    help="Class-conditional image models (dcgan, conv-vae, pixelcnn, gan): train, grids, resample.",
+    help="Class-conditional image models (dcgan, conv-vae, pixelcnn; flat-pixel gan, vae, made, "
+    "rbm, diffusion): train, grids, resample.",
     no_args_is_help=True,
 )
 
@@ -32,7 +33,9 @@ InputArg = Annotated[
     ),
 ]
 LabelsOpt = Annotated[Path | None, typer.Option(help="IDX labels file (with IDX images).")]
-ModelOpt = Annotated[str, typer.Option(help="dcgan | conv-vae | pixelcnn | gan | vae")]
+ModelOpt = Annotated[
+    str, typer.Option(help="dcgan | conv-vae | pixelcnn | gan | vae | made | rbm | diffusion")
+]
 EpochsOpt = Annotated[str, typer.Option(help="Training epochs or 'auto'.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same output).")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite existing outputs.")]

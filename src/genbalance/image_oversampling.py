@@ -27,7 +27,7 @@ from genbalance.training.trainer import History, Trainer, TrainerConfig
 
 __all__ = ["IMAGE_MODELS", "ImageOverSampler"]
 
-IMAGE_MODELS = ("dcgan", "conv-vae", "pixelcnn", "gan", "vae")
+IMAGE_MODELS = ("dcgan", "conv-vae", "pixelcnn", "gan", "vae", "made", "rbm", "diffusion")
 FILTERS = ("none", "classifier")
 
 # per-family defaults that work on small digits (the user's model_options override them)
@@ -37,6 +37,12 @@ _MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "dcgan": {},
     "conv-vae": {},
     "pixelcnn": {},
+    # flat-pixel tabular families: every pixel is one sigmoid column in [0, 1], i.e. a
+    # Bernoulli variable for MADE and a Bernoulli visible unit for the RBM (as in the RBM
+    # digit models of Hinton, 2006), and a bounded Gaussian column for diffusion
+    "made": {},
+    "rbm": {},
+    "diffusion": {},
 }
 _TRAINER_DEFAULTS: dict[str, dict[str, Any]] = {
     # 0.99, not 0.999: the EMA has no warm-up, and after the ~1,500 steps of a CPU run a
@@ -46,6 +52,9 @@ _TRAINER_DEFAULTS: dict[str, dict[str, Any]] = {
     "conv-vae": {"batch_size": 64},
     "pixelcnn": {"batch_size": 64},
     "vae": {"batch_size": 64},
+    "made": {"batch_size": 64},
+    "rbm": {"batch_size": 64},
+    "diffusion": {"batch_size": 64},
 }
 _AUTO_STEPS = 1500  # "auto" epochs: about this many steps, and at least 20 epochs
 
@@ -55,9 +64,11 @@ class ImageOverSampler(BaseEstimator):
 
     Parameters
     ----------
-    model : {"dcgan", "conv-vae", "pixelcnn", "gan", "vae"}
+    model : {"dcgan", "conv-vae", "pixelcnn", "gan", "vae", "made", "rbm", "diffusion"}
         Generative family; "gan" uses the MLP ``mlp-classic`` architecture on flat pixels;
-        "pixelcnn" is the autoregressive family (exact likelihood, one pass per pixel to sample).
+        "pixelcnn" is the convolutional autoregressive family (exact likelihood, one pass per
+        pixel to sample). "vae", "made", "rbm" and "diffusion" are the tabular families on
+        flat pixels (each pixel one [0, 1] column; no convolution, so they suit small images).
     epochs : int or "auto"
         Training passes over the images; "auto" = about 1,500 steps, at least 20 epochs.
     sampling_strategy : float, str, dict or callable
