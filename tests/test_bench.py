@@ -117,6 +117,28 @@ def test_resume_after_interruption_computes_only_missing_cells(dirs):
         SAMPLERS.pop("flaky")
 
 
+def test_cell_finished_by_another_run_meanwhile_is_read_not_recomputed(dirs):
+    """Two runs sharing a cache: a cell the other run wrote after this one planned is reused."""
+    cache, _ = dirs
+    calls = {"n": 0}
+
+    def make(seed, info):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            # "the other process": computes zoo-3 x none while this run is busy on glass
+            run_benchmark([TINY[1]], ["none"], run_name="m", cache_dir=cache, **FAST)
+        return NoResampling()
+
+    register_sampler("busy", SamplerDef(make))
+    try:
+        report = run_benchmark(TINY, ["busy", "none"], run_name="m", cache_dir=cache, **FAST)
+        computed = sorted((c.dataset, c.sampler) for c in report.computed)
+        assert computed == [(TINY[0], "busy"), (TINY[0], "none"), (TINY[1], "busy")]
+        assert [(c.dataset, c.sampler) for c in report.cached] == [(TINY[1], "none")]
+    finally:
+        SAMPLERS.pop("busy")
+
+
 def test_failing_sampler_falls_back_to_no_resampling_and_is_flagged(dirs):
     cache, results = dirs
 

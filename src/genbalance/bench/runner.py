@@ -148,8 +148,18 @@ def compute_cell(
     planned_folds: list[int],
     root: Path,
     loader: Callable[[str], tuple[pd.DataFrame, pd.Series]] | None = None,
+    reuse: bool = False,
 ) -> dict[str, Any]:
-    """Compute one cell and write its JSON file (runs inside a worker)."""
+    """Compute one cell and write its JSON file (runs inside a worker).
+
+    ``reuse``: if the cell's file holds every classifier by the time the worker gets to it
+    (another run sharing the cache finished it meanwhile), read it instead (``"reused"``).
+    """
+    if reuse and _is_done(cell.path(root), classifiers):
+        try:
+            return {**json.loads(cell.path(root).read_text()), "reused": True}
+        except (OSError, ValueError):
+            pass  # replaced or removed since the check: compute it
     _limit_threads()
     X, y = (loader or _load)(cell.dataset)
     out = run_cell(X, y, cell.sampler, cell.fold, cell.n_folds, cell.seed, classifiers)
@@ -225,7 +235,10 @@ def run_benchmark(
                     else:
                         todo.append(cell)
     start = time.perf_counter()
-    for cell, out in _execute(todo, classifiers, folds, root, jobs, progress, loader):
+    for cell, out in _execute(todo, classifiers, folds, root, jobs, progress, loader, refresh):
+        if out.get("reused"):
+            report.cached.append(cell)
+            continue
         report.computed.append(cell)
         if out["fallback"]:
             report.fallbacks.append((cell, out["error"]))
@@ -249,8 +262,13 @@ def _stored_cells(stored: Path | str | None, classifiers: list[str]) -> set[Cell
     return out
 
 
-def _execute(todo, classifiers, folds, root, jobs, progress, loader):
-    """Yield ``(cell, result)`` as cells finish, with a rich progress bar."""
+def _execute(todo, classifiers, folds, root, jobs, progress, loader, refresh=frozenset()):
+    """Yield ``(cell, result)`` as cells finish, with a rich progress bar.
+
+    A cell whose sampler is not refreshed is read instead of computed when another run that
+    shares the cache wrote it after this run made its plan (two processes, or two machines on
+    one disk, can split a long run without doing cells twice).
+    """
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -274,12 +292,12 @@ def _execute(todo, classifiers, folds, root, jobs, progress, loader):
     with bar:
         task = bar.add_task("", total=len(todo))
         if jobs == 1:
-            results = ((c, compute_cell(c, classifiers, folds, root, loader)) for c in todo)
+            results = (_pair(c, classifiers, folds, root, loader, refresh) for c in todo)
         else:
             from joblib import Parallel, delayed
 
             results = Parallel(n_jobs=jobs, return_as="generator_unordered")(
-                delayed(_pair)(c, classifiers, folds, root, loader) for c in todo
+                delayed(_pair)(c, classifiers, folds, root, loader, refresh) for c in todo
             )
         for cell, out in results:
             flag = " (fallback)" if out["fallback"] else ""
@@ -287,8 +305,9 @@ def _execute(todo, classifiers, folds, root, jobs, progress, loader):
             yield cell, out
 
 
-def _pair(cell, classifiers, folds, root, loader):
-    return cell, compute_cell(cell, classifiers, folds, root, loader)
+def _pair(cell, classifiers, folds, root, loader, refresh=frozenset()):
+    reuse = cell.sampler not in refresh
+    return cell, compute_cell(cell, classifiers, folds, root, loader, reuse)
 
 
 def read_cells(cache_dir: Path | str, run_name: str) -> list[dict[str, Any]]:
