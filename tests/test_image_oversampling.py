@@ -186,7 +186,7 @@ def test_save_load_same_samples(tmp_path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"model": "made"}, "not an image model"),
+        ({"model": "ctgan"}, "not an image model"),
         ({"filter": "knn"}, "filter="),
         ({"epochs": -1}, "epochs"),
         ({"latent": "posterior", "model": "gan"}, "conv-vae"),

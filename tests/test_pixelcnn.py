@@ -112,3 +112,35 @@ def test_invalid_hyper_and_presets():
     rgb = cls(3 * 16, 2, None, image_shape=[3, 4, 4], channels=4, n_layers=1, first_kernel=3)
     out = rgb.generate(torch.tensor([0, 1]), torch.Generator().manual_seed(0))
     assert out.shape == (2, 48)
+
+
+def test_grey_pixels_are_binarised_afresh_each_step():
+    """Dynamic binarisation: the loss sees 0/1 draws whose mean is the grey value;
+    binarize=False trains on the grey values themselves."""
+    data = load_digits()
+    grey = torch.tensor(data.images[:64] / 16.0, dtype=torch.float32).reshape(-1, 64)
+    y = torch.zeros(64, dtype=torch.long)
+    for binarize in (True, False):
+        torch.manual_seed(0)
+        model = models.get("pixelcnn")(
+            64,
+            1,
+            None,
+            image_shape=SHAPE,
+            channels=8,
+            n_layers=1,
+            first_kernel=3,
+            binarize=binarize,
+        )
+        seen = []
+        nll = model._nll
+        model._nll = lambda x, y_, nll=nll, seen=seen: (seen.append(x.clone()), nll(x, y_))[1]
+        Trainer(epochs=0, max_steps=20, batch_size=64, random_state=0, health_check=False).fit(
+            model, grey, y
+        )
+        values = torch.cat(seen)
+        if binarize:
+            assert set(values.unique().tolist()) <= {0.0, 1.0}
+            assert abs(float(values.mean()) - float(grey.mean())) < 0.02
+        else:
+            assert ((values > 0) & (values < 1)).any()

@@ -9,7 +9,9 @@ the earlier pixels (conditionally independent given them), so the model stays ex
 number of channels.
 
 Each pixel is a Bernoulli variable with a predicted logit, so ``log p(x | y)`` is exact for
-binarised images; for grey values in [0, 1] the loss is the usual binary cross-entropy. The class
+binarised images. Grey values in [0, 1] are binarised afresh at every training step (dynamic
+binarisation, ``binarize=True``): the model is then one of 0/1 images, the kind it conditions on
+while sampling (``binarize=False`` trains on the grey values with binary cross-entropy). The class
 enters every layer as a learned per-channel bias (conditional PixelCNN) and the output as a
 learned logit per (class, pixel) (location-dependent conditioning), so the model contains the
 per-class independent-pixel model and the convolutions only add the dependencies. Like every
@@ -39,6 +41,11 @@ DEFAULTS: dict[str, Any] = {
     "lr": 2e-3,
     "weight_decay": 0.0,
     "sample": "bernoulli",  # draw 0/1 pixels, or keep each pixel's probability ("mean")
+    # train on a fresh 0/1 draw of every grey pixel each step (dynamic binarisation), so the
+    # network learns from the same kind of images it conditions on when it samples: trained
+    # on grey pixels and sampled as 0/1, it drew broken strokes (long-tailed digits r=10:
+    # balanced accuracy 0.854 below no resampling's 0.906; with it 0.930). A no-op on 0/1 data.
+    "binarize": True,
 }
 
 #: Recommended settings (``hyper`` for the model, ``trainer`` for TrainerConfig).
@@ -133,6 +140,7 @@ class PixelCNN(GenerativeModel):
         if float(h["weight_decay"]) < 0:
             raise ValueError(f"weight_decay must be >= 0, got {h['weight_decay']}")
         h["lr"], h["weight_decay"] = float(h["lr"]), float(h["weight_decay"])
+        h["binarize"] = bool(h["binarize"])
         if h["sample"] not in SAMPLE_MODES:
             raise ValueError(f"sample={h['sample']!r} is not one of {', '.join(SAMPLE_MODES)}")
         return h
@@ -174,6 +182,9 @@ class PixelCNN(GenerativeModel):
             self.net.train(was)
 
     def train_step(self, x, y, ctx) -> dict[str, float]:
+        if self.hyper["binarize"]:
+            u = torch.rand(x.shape, generator=ctx.generator).to(x.device)
+            x = (u < x).to(x.dtype)
         nll = self._nll(x, y)
         w = ctx.sample_weight
         loss = nll.mean() if w is None else (nll * w).sum() / w.sum()
