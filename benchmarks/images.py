@@ -343,7 +343,10 @@ def main() -> None:
             for i, k in enumerate(dict.fromkeys(zip(old["dataset"], old["ratio"], strict=True)))
         }
         df["_o"] = [order.get(k, len(order)) for k in zip(df["dataset"], df["ratio"], strict=True)]
-        df = df.sort_values("_o", kind="stable").drop(columns="_o")
+        # rerun methods keep their stored place in each table (baselines first), new ones last
+        methods = {m: i for i, m in enumerate(dict.fromkeys([*old["method"], *df["method"]]))}
+        df["_m"] = df["method"].map(methods)
+        df = df.sort_values(["_o", "_m"], kind="stable").drop(columns=["_o", "_m"])
     df.to_csv(OUT / "results.csv", index=False, float_format="%.4f")
     (OUT / "summary.md").write_text(summarise(df) + "\n")
     print(summarise(df))
