@@ -100,12 +100,17 @@ class RunReport:
     seconds: float = 0.0
 
 
-def _is_done(path: Path, classifiers: list[str]) -> bool:
+def _done_cell(path: Path, classifiers: list[str]) -> dict[str, Any] | None:
+    """The cell stored at ``path`` if it holds every requested classifier, else None."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
-        return False
-    return set(classifiers) <= set(data.get("classifiers", {}))
+        return None
+    return data if set(classifiers) <= set(data.get("classifiers", {})) else None
+
+
+def _is_done(path: Path, classifiers: list[str]) -> bool:
+    return _done_cell(path, classifiers) is not None
 
 
 def _write_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -155,11 +160,9 @@ def compute_cell(
     ``reuse``: if the cell's file holds every classifier by the time the worker gets to it
     (another run sharing the cache finished it meanwhile), read it instead (``"reused"``).
     """
-    if reuse and _is_done(cell.path(root), classifiers):
-        try:
-            return {**json.loads(cell.path(root).read_text()), "reused": True}
-        except (OSError, ValueError):
-            pass  # replaced or removed since the check: compute it
+    done = _done_cell(cell.path(root), classifiers) if reuse else None
+    if done is not None:
+        return {**done, "reused": True}
     _limit_threads()
     X, y = (loader or _load)(cell.dataset)
     out = run_cell(X, y, cell.sampler, cell.fold, cell.n_folds, cell.seed, classifiers)
