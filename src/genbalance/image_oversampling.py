@@ -30,32 +30,17 @@ __all__ = ["IMAGE_MODELS", "ImageOverSampler"]
 IMAGE_MODELS = ("dcgan", "conv-vae", "pixelcnn", "gan", "vae", "made", "rbm", "diffusion")
 FILTERS = ("none", "classifier")
 
-# per-family defaults that work on small digits (the user's model_options override them)
-_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "gan": {"architecture": "mlp-classic"},
-    "vae": {},
-    "dcgan": {},
-    "conv-vae": {},
-    "pixelcnn": {},
-    # flat-pixel tabular families: every pixel is one sigmoid column in [0, 1], i.e. a
-    # Bernoulli variable for MADE and a Bernoulli visible unit for the RBM (as in the RBM
-    # digit models of Hinton, 2006), and a bounded Gaussian column for diffusion
-    "made": {},
-    "rbm": {},
-    "diffusion": {},
-}
+# "gan", "vae", "made", "rbm" and "diffusion" see flat pixels: every pixel one sigmoid column in
+# [0, 1], i.e. a Bernoulli variable for MADE and a Bernoulli visible unit for the RBM (as in the
+# RBM digit models of Hinton, 2006), and a bounded Gaussian column for diffusion.
+# Per-family defaults that work on small digits (the user's options override them):
+_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {"gan": {"architecture": "mlp-classic"}}
 _TRAINER_DEFAULTS: dict[str, dict[str, Any]] = {
     # 0.99, not 0.999: the EMA has no warm-up, and after the ~1,500 steps of a CPU run a
     # 0.999 average still holds ~22% of the random initial weights (noisy samples)
-    "dcgan": {"ema": 0.99, "batch_size": 64},
-    "gan": {"batch_size": 64},
-    "conv-vae": {"batch_size": 64},
-    "pixelcnn": {"batch_size": 64},
-    "vae": {"batch_size": 64},
-    "made": {"batch_size": 64},
-    "rbm": {"batch_size": 64},
-    "diffusion": {"batch_size": 64},
+    "dcgan": {"ema": 0.99},
 }
+_BATCH_SIZE = 64  # every family, unless trainer_options says otherwise
 _AUTO_STEPS = 1500  # "auto" epochs: about this many steps, and at least 20 epochs
 
 
@@ -236,7 +221,7 @@ class ImageOverSampler(BaseEstimator):
         self.encoder_ = ImageEncoder(per_pixel_spans=False).fit(X)
         data = self.encoder_.transform(X)
         fam = self.model
-        hyper = dict(_MODEL_DEFAULTS[fam])
+        hyper = dict(_MODEL_DEFAULTS.get(fam, {}))
         if fam in ("dcgan", "conv-vae", "pixelcnn"):
             hyper["image_shape"] = self.encoder_.image_shape
         hyper.update(self.model_options or {})
@@ -246,8 +231,12 @@ class ImageOverSampler(BaseEstimator):
             self.model_ = models.get(fam)(
                 self.encoder_.data_dim, len(self.classes_), self.encoder_.spans, **hyper
             )
-        topts = {**_TRAINER_DEFAULTS.get(fam, {}), **(self.trainer_options or {})}
-        batch = min(int(topts.get("batch_size", 64)), max(2, len(X)))
+        topts = {
+            "batch_size": _BATCH_SIZE,
+            **_TRAINER_DEFAULTS.get(fam, {}),
+            **(self.trainer_options or {}),
+        }
+        batch = min(int(topts["batch_size"]), max(2, len(X)))
         steps_per_epoch = max(1, math.ceil(len(X) / batch))
         epochs = self.epochs
         if epochs == "auto":
