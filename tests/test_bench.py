@@ -305,3 +305,18 @@ def test_summary_gives_each_partial_coverage_group_its_own_table(tmp_path):
     assert "### With gb:vae,epochs=5" in text
     assert text.count("On the **2 datasets**") == 2
     assert "On the **0 datasets**" not in text
+
+
+def test_summary_ranks_each_of_ours_against_the_baselines_alone(tmp_path):
+    """Two of our samplers in one table take ranks from each other; the extra table ranks each
+    among the baselines only, so a row does not depend on which other families ran."""
+    rows = []
+    for ds in ["a", "b", "c"]:
+        rows += [(ds, "none", 0.70, 0.001), (ds, "smote", 0.80, 0.01)]
+        rows += [(ds, "gb-default", 0.85, 1.0), (ds, "gb-made", 0.90, 1.0)]
+    text = summarize_table(_table(rows), "x", tmp_path)
+    assert "### Each of ours against the 2 baselines alone" in text
+    # among none, smote and itself each of ours is first; among all four gb-default is second
+    assert "| gb-default | 3 | 1.000 | 1.000 | 1.000 | 1.000 |" in text
+    assert "| gb-made | 3 | 1.000 | 1.000 | 1.000 | 1.000 |" in text
+    assert "| gb-default | 0.850 | 0.850 | 0.850 | 0.850 | 2.000 |" in text
