@@ -320,3 +320,24 @@ def test_summary_ranks_each_of_ours_against_the_baselines_alone(tmp_path):
     assert "| gb-default | 3 | 1.000 | 1.000 | 1.000 | 1.000 |" in text
     assert "| gb-made | 3 | 1.000 | 1.000 | 1.000 | 1.000 |" in text
     assert "| gb-default | 0.850 | 0.850 | 0.850 | 0.850 | 2.000 |" in text
+
+
+def test_seeds_script_pools_only_shared_pairs_and_averages(benchmark_script, tmp_path):
+    seeds = benchmark_script("seeds")
+    first = _table([("a", "smote", 0.80, 0.01), ("a", "gb-default", 0.90, 1.0)])
+    first = pd.concat([first, _table([("a", "ctgan", 0.70, 9.0)])])  # only in the first run
+    second = _table([("a", "smote", 0.70, 0.03), ("a", "gb-default", 0.80, 3.0)])
+    second.loc[second["sampler"] == "smote", "complete"] = False
+    pooled = seeds.pool_runs([first, second]).set_index("sampler")
+    assert sorted(pooled.index) == ["gb-default", "smote"]
+    assert pooled.loc["gb-default", "roc_auc"] == pytest.approx(0.85)
+    assert pooled.loc["gb-default", "fit_seconds"] == pytest.approx(2.0)
+    assert pooled.loc["gb-default", "cells"] == 10 and pooled.loc["gb-default", "complete"]
+    assert not pooled.loc["smote", "complete"]
+    with pytest.raises(ValueError, match="at least 2 runs"):
+        seeds.pool_runs([first])
+    for name, table in (("r0", first), ("r1", second)):
+        (tmp_path / name).mkdir()
+        table.to_csv(tmp_path / name / "per_dataset.csv", index=False)
+    out = seeds.main(["r0", "r1", "--out", "pooled", "--results-dir", str(tmp_path)])
+    assert "Pooled from runs r0, r1" in (out / "summary.md").read_text()

@@ -1,0 +1,72 @@
+"""Pool runs made with different seeds into one summary (BENCHMARK.md: "repeat with 3 seeds").
+
+The stored run ``keel100`` (seed 0) also holds CTGAN and the other families, which did not run
+again; a second seed ran as its own run (``keel100-seed1``) so that no table mixes samplers
+measured on one seed with samplers measured on two. This script keeps the samplers every given
+run covers, averages each dataset's metrics over the runs (one seed each, the same number of
+folds, so every seed weighs the same) and writes the usual summary for the pooled table.
+
+Run: ``.venv/bin/python benchmarks/seeds.py keel100 keel100-seed1 --out keel100-seeds0-1``
+(seconds; reads benchmarks/results/<run>/per_dataset.csv, writes summary.md and ranks.png
+under benchmarks/results/<out>/).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from genbalance.bench.evaluate import METRICS
+from genbalance.bench.summary import summarize_table
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def pool_runs(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """Per-dataset rows of the samplers and datasets all ``tables`` share, averaged over them.
+
+    A (dataset, sampler) pair is complete only where it is complete in every table; cells and
+    fallback folds add up; metrics and fit time are means.
+    """
+    if len(tables) < 2:
+        raise ValueError(f"pooling needs at least 2 runs, got {len(tables)}")
+    keys = ["dataset", "sampler"]
+    shared = set.intersection(*(set(map(tuple, t[keys].to_numpy())) for t in tables))
+    if not shared:
+        raise ValueError("the runs share no (dataset, sampler) pair")
+    frame = pd.concat(tables, ignore_index=True)
+    frame = frame[[tuple(k) in shared for k in frame[keys].to_numpy()]]
+    grouped = frame.groupby(keys, as_index=False)
+    pooled = grouped[[*METRICS, "fit_seconds"]].mean()
+    extra = grouped.agg(
+        cells=("cells", "sum"),
+        fallback_folds=("fallback_folds", "sum"),
+        complete=("complete", "all"),
+    )
+    return pooled.merge(extra, on=keys)
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", help="run names under benchmarks/results/")
+    parser.add_argument("--out", required=True, help="name of the pooled summary's folder")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    tables = []
+    for run in args.runs:
+        path = args.results_dir / run / "per_dataset.csv"
+        if not path.is_file():
+            parser.error(f"no per_dataset.csv for run {run!r} at {path}")
+        tables.append(pd.read_csv(path, keep_default_na=False))
+    out = args.results_dir / args.out
+    out.mkdir(parents=True, exist_ok=True)
+    protocol = f"Pooled from runs {', '.join(args.runs)} (one seed each; metrics averaged)."
+    text = summarize_table(pool_runs(tables), args.out, out, protocol)
+    (out / "summary.md").write_text(text)
+    return out
+
+
+if __name__ == "__main__":
+    print(main())
