@@ -20,6 +20,7 @@ import pandas as pd
 
 from genbalance.bench.evaluate import METRICS
 from genbalance.bench.summary import summarize_table
+from genbalance.io import atomic_write_bytes
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     protocol = f"Pooled from runs {', '.join(args.runs)} (one seed each; metrics averaged)."
     text = summarize_table(pool_runs(tables), args.out, out, protocol)
-    (out / "summary.md").write_text(text)
+    atomic_write_bytes(out / "summary.md", text.encode())
     return out
 
 
