@@ -29,24 +29,28 @@ def pool_runs(tables: list[pd.DataFrame]) -> pd.DataFrame:
     """Per-dataset rows of the samplers and datasets all ``tables`` share, averaged over them.
 
     A (dataset, sampler) pair is complete only where it is complete in every table; cells and
-    fallback folds add up; metrics and fit time are means.
+    fallback folds add up; metrics and fit time are means. Each table holds one row per pair
+    (a per_dataset.csv), so a pair every run has appears ``len(tables)`` times.
     """
     if len(tables) < 2:
         raise ValueError(f"pooling needs at least 2 runs, got {len(tables)}")
     keys = ["dataset", "sampler"]
-    shared = set.intersection(*(set(map(tuple, t[keys].to_numpy())) for t in tables))
-    if not shared:
-        raise ValueError("the runs share no (dataset, sampler) pair")
-    frame = pd.concat(tables, ignore_index=True)
-    frame = frame[[tuple(k) in shared for k in frame[keys].to_numpy()]]
-    grouped = frame.groupby(keys, as_index=False)
-    pooled = grouped[[*METRICS, "fit_seconds"]].mean()
-    extra = grouped.agg(
-        cells=("cells", "sum"),
-        fallback_folds=("fallback_folds", "sum"),
-        complete=("complete", "all"),
+    means = {m: (m, "mean") for m in [*METRICS, "fit_seconds"]}
+    pooled = (
+        pd.concat(tables, ignore_index=True)
+        .groupby(keys, as_index=False)
+        .agg(
+            runs=("sampler", "size"),
+            **means,
+            cells=("cells", "sum"),
+            fallback_folds=("fallback_folds", "sum"),
+            complete=("complete", "all"),
+        )
     )
-    return pooled.merge(extra, on=keys)
+    pooled = pooled[pooled["runs"] == len(tables)].drop(columns="runs")  # pairs every run has
+    if pooled.empty:
+        raise ValueError("the runs share no (dataset, sampler) pair")
+    return pooled.reset_index(drop=True)
 
 
 def main(argv: list[str] | None = None) -> Path:
