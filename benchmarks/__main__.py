@@ -1,6 +1,6 @@
 """``python -m benchmarks run|summarize|samplers``: the same commands as ``genbalance bench``."""
 
-from genbalance.cli_bench import bench_app
+from genbalance.cli.bench import bench_app
 
 if __name__ == "__main__":
     bench_app(prog_name="python -m benchmarks")

@@ -67,7 +67,7 @@ def _narrow_table(n: int) -> tuple[pd.DataFrame, pd.Series]:
 
 def check_family(model: str, device: str, steps: int, n: int, amp: bool) -> dict[str, Any]:
     """Fit and sample one family on ``device``; rows must be finite and seed-reproducible."""
-    from genbalance.synthesizer import Synthesizer
+    from genbalance.synthesis.tabular import Synthesizer
 
     X, y = _narrow_table(n)
     synth = Synthesizer(
@@ -118,7 +118,7 @@ def check_default_oversampler(device: str, n: int) -> dict[str, Any]:
 
 def check_rates(model: str, device: str, n: int, steps: int, sample_rows: int) -> dict[str, Any]:
     """Training rows/s (batch 500) and sampling rows/s: generation alone and with decoding."""
-    from genbalance.synthesizer import Synthesizer
+    from genbalance.synthesis.tabular import Synthesizer
 
     X, y = _table(n)
     synth = Synthesizer(
@@ -153,8 +153,8 @@ def check_rates(model: str, device: str, n: int, steps: int, sample_rows: int) -
 def check_images(model: str, device: str, steps: int, quick: bool) -> dict[str, Any]:
     """An image family through ImageOverSampler: balance the long-tailed digits (quick: four
     images more for each of the two rarest classes, PixelCNN sampling being slow on CPU)."""
-    from genbalance.image_data import load_digits_8x8, make_long_tailed
-    from genbalance.image_oversampling import ImageOverSampler
+    from genbalance.data.images import load_digits_8x8, make_long_tailed
+    from genbalance.sampling.images import ImageOverSampler
 
     X, y = load_digits_8x8()
     X, y = make_long_tailed(X, y, ratio=10, random_state=0)

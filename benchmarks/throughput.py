@@ -166,7 +166,7 @@ def w_gb_train(
 ) -> dict[str, Any]:
     import torch
 
-    from genbalance.synthesizer import Synthesizer
+    from genbalance.synthesis.tabular import Synthesizer
 
     X, y = _load(n)
     synth = Synthesizer(
@@ -232,8 +232,8 @@ def w_gb_train_loop(n: int, steps: int, model: str = "gan", **_: Any) -> dict[st
 
 
 def w_gb_stream(n: int, steps: int, chunk_rows: int = 100_000, **_: Any) -> dict[str, Any]:
-    from genbalance.streaming import fit_file
-    from genbalance.synthesizer import Synthesizer
+    from genbalance.synthesis.streaming import fit_file
+    from genbalance.synthesis.tabular import Synthesizer
 
     synth = Synthesizer(
         "gan",

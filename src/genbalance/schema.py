@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as pdt
 
+from genbalance.utils import to_python_scalar
+
 __all__ = [
     "ColumnKind",
     "ColumnSpec",
@@ -106,13 +108,6 @@ class ColumnSpec:
 
 
 # --------------------------------------------------------------------------- helpers
-def _py(value: Any) -> Any:
-    """A plain Python scalar (JSON-able) from a numpy/pandas scalar."""
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def _family(name: Any, dtype: Any) -> str:
     """Coarse dtype family; refuses dtypes we cannot model, naming the column."""
     if isinstance(dtype, pd.CategoricalDtype):
@@ -270,7 +265,7 @@ def _infer_column(name: Any, series: pd.Series, is_cat: bool) -> ColumnSpec:
                 f"column {name!r} is a 'category' column whose categories are {inferred}; "
                 "only text, number or boolean categories are supported (use .astype(str))"
             )
-        spec.category_order = [_py(v) for v in order.tolist()]
+        spec.category_order = [to_python_scalar(v) for v in order.tolist()]
         spec.ordered = bool(dtype.ordered)
         spec.categories_dtype = str(order.dtype)
         observed = set(pd.unique(present.to_numpy(dtype=object)).tolist())
@@ -282,7 +277,7 @@ def _infer_column(name: Any, series: pd.Series, is_cat: bool) -> ColumnSpec:
         values = _as_str_values(present.to_numpy(dtype=object))
     else:
         values = present.to_numpy(dtype=object)
-    uniques = [_py(v) for v in pd.unique(values).tolist()]
+    uniques = [to_python_scalar(v) for v in pd.unique(values).tolist()]
     spec.categories = sorted(uniques)
     return spec
 
@@ -304,7 +299,7 @@ def _refuse_bytes(name: Any, present: pd.Series) -> None:
 def _row_label(index: pd.Index, pos: int) -> str:
     if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
         return f"row {pos}"
-    return f"row {pos} (index {_py(index[pos])!r})"
+    return f"row {pos} (index {to_python_scalar(index[pos])!r})"
 
 
 def check_finite(X: pd.DataFrame) -> None:
@@ -472,7 +467,8 @@ def check_X_y(X: Any, y: Any) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any]]
     classes = pd.unique(labels)
     if len(classes) < 2:
         raise ValueError(
-            f"y has only one class ({_py(classes[0])!r}); need at least two classes to balance"
+            f"y has only one class ({to_python_scalar(classes[0])!r}); need at least two classes "
+            "to balance"
         )
     return frame, labels, origin
 
@@ -524,7 +520,9 @@ def check_labels(y: Any, what: str = "y", allow_float: bool = True) -> np.ndarra
         inferred = pdt.infer_dtype(values, skipna=False)
         if inferred not in _LABEL_INFERRED:
             kinds = pd.Series(values).map(lambda v: type(v).__name__)
-            first = {kinds.iloc[i]: _py(values[i]) for i in kinds.drop_duplicates().index}
+            first = {
+                kinds.iloc[i]: to_python_scalar(values[i]) for i in kinds.drop_duplicates().index
+            }
             raise ValueError(
                 f"{what} mixes label types {sorted(first)} (e.g. {list(first.values())[:4]!r}); "
                 "class labels must all "
@@ -540,7 +538,8 @@ def check_labels(y: Any, what: str = "y", allow_float: bool = True) -> np.ndarra
         frac = np.flatnonzero(as_float != np.round(as_float))
         if frac.size:
             raise ValueError(
-                f"{what} holds non-whole numbers as labels (e.g. {_py(values[frac[0]])!r}), which "
+                f"{what} holds non-whole numbers as labels "
+                f"(e.g. {to_python_scalar(values[frac[0]])!r}), which "
                 "scikit-learn reads as a regression target; pass class labels as integers or "
                 "text (e.g. y.astype(str))"
             )

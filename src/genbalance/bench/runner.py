@@ -33,7 +33,7 @@ def resolve_datasets(spec: Iterable[str], order: str = "name") -> list[str]:
 
     ``order="size"`` sorts by number of rows, smallest first (cheap datasets finish early).
     """
-    from genbalance.datasets import DEV_SUBSET, keel_names
+    from genbalance.data.datasets import DEV_SUBSET, keel_names
 
     known = keel_names()
     names: list[str] = []
@@ -47,7 +47,7 @@ def resolve_datasets(spec: Iterable[str], order: str = "name") -> list[str]:
                 if name not in known:
                     raise ValueError(
                         f"unknown dataset {name!r}: use names from "
-                        "genbalance.datasets.keel_names(), 'dev' or 'all'"
+                        "genbalance.data.datasets.keel_names(), 'dev' or 'all'"
                     )
                 if name not in names:
                     names.append(name)
@@ -63,7 +63,7 @@ def resolve_datasets(spec: Iterable[str], order: str = "name") -> list[str]:
 
 
 def _n_rows(name: str) -> int:
-    from genbalance.datasets import keel_dir
+    from genbalance.data.datasets import keel_dir
 
     with open(keel_dir() / f"{name}.dat") as fh:
         return sum(1 for line in fh if line.strip() and not line.startswith("@"))
@@ -122,7 +122,7 @@ def _write_atomic(path: Path, data: dict[str, Any]) -> None:
 
 @lru_cache(maxsize=4)
 def _load(dataset: str) -> tuple[pd.DataFrame, pd.Series]:
-    from genbalance.datasets import load_keel
+    from genbalance.data.datasets import load_keel
 
     return load_keel(dataset)
 
@@ -201,7 +201,7 @@ def run_benchmark(
     """Compute every missing cell of ``datasets x samplers x folds x seeds``.
 
     Cells are ordered dataset by dataset (in the order given), and run on ``jobs`` joblib
-    workers. ``loader`` replaces :func:`genbalance.datasets.load_keel` (tests, user data;
+    workers. ``loader`` replaces :func:`genbalance.data.datasets.load_keel` (tests, user data;
     it must be picklable when ``jobs > 1``). ``stored``: a ``cells.csv`` written by an earlier
     summary; its cells count as done too, so a run continues on a fresh clone (no cache).
     """

@@ -215,12 +215,12 @@ def _genbalance(spec: str) -> SamplerDef:
     options = parse_gb_spec(spec)
 
     def make(seed: int, info: FoldInfo):
-        from genbalance.oversampling import GenerativeOverSampler
+        from genbalance.sampling.tabular import GenerativeOverSampler
 
         return GenerativeOverSampler(**{**options, "random_state": seed})
 
     # build once now so that a misspelt option fails before the run, not in every fold
-    from genbalance.oversampling import GenerativeOverSampler
+    from genbalance.sampling.tabular import GenerativeOverSampler
 
     GenerativeOverSampler(**options)
     return SamplerDef(make, "raw", (), f"genbalance GenerativeOverSampler({options})")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from genbalance.models.base import OutputSpan
+from genbalance.spans import OutputSpan
 
 __all__ = ["ImageEncoder", "check_images", "to_float_images", "to_uint8_images"]
 

@@ -32,7 +32,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import BayesianGaussianMixture
 
 from genbalance.encoders.gmm import fit_mixtures
-from genbalance.models.base import OutputSpan
 from genbalance.schema import (
     ColumnKind,
     ColumnSpec,
@@ -41,6 +40,7 @@ from genbalance.schema import (
     infer_schema,
     validate_frame,
 )
+from genbalance.spans import OutputSpan
 
 if TYPE_CHECKING:
     import torch

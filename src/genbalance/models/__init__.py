@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import importlib
 
-from genbalance.models.base import GenerativeModel, OutputSpan
+from genbalance.models.base import GenerativeModel
+from genbalance.spans import OutputSpan
 
 # family name -> "module:Class"; imported lazily so that importing genbalance stays fast.
 _FAMILIES: dict[str, str] = {
@@ -38,7 +39,7 @@ def get(name: str) -> type[GenerativeModel]:
 
 def save(model: GenerativeModel, path, extra: dict | None = None, overwrite: bool = True):
     """Write a trained model to one safetensors file (weights) with JSON config in its header."""
-    from genbalance.io import save_bundle
+    from genbalance.files import save_bundle
 
     meta = {"kind": "model", "model": model.get_config(), "extra": extra or {}}
     return save_bundle(path, meta, model.state_tensors(), overwrite=overwrite)
@@ -46,7 +47,7 @@ def save(model: GenerativeModel, path, extra: dict | None = None, overwrite: boo
 
 def load(path) -> tuple[GenerativeModel, dict]:
     """Read a model written by :func:`save`; returns the model and its ``extra`` metadata."""
-    from genbalance.io import ModelFileError, load_bundle
+    from genbalance.files import ModelFileError, load_bundle
 
     meta, tensors = load_bundle(path)
     if meta.get("kind") not in ("model", "synthesizer"):
@@ -56,7 +57,7 @@ def load(path) -> tuple[GenerativeModel, dict]:
 
 def from_state(config: dict, tensors: dict, source: str = "model") -> GenerativeModel:
     """Rebuild a model from its JSON config and weights (shared by every file loader)."""
-    from genbalance.io import ModelFileError
+    from genbalance.files import ModelFileError
 
     try:
         model = get(config["family"]).from_config(config)

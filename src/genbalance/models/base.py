@@ -15,36 +15,42 @@ A family provides:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import nn
 
-if TYPE_CHECKING:
-    from genbalance.training.trainer import StepContext
+from genbalance.spans import OutputSpan, default_spans
 
-Activation = Literal["tanh", "sigmoid", "softmax", "linear"]
+__all__ = ["GenerativeModel", "OutputSpan", "StepContext", "default_spans"]
 
 
-@dataclass(frozen=True)
-class OutputSpan:
-    """A contiguous slice of the encoded vector and the activation that produces it.
+class StepContext(Protocol):
+    """What a family's ``train_step`` may ask of the trainer that runs it.
 
-    ``softmax`` spans are one-hot groups (categories, GMM modes); ``tanh`` spans are scalars in
-    [-1, 1]; ``sigmoid`` spans are in [0, 1] (pixels, indicators); ``linear`` is unbounded.
+    Declared here, beside the models that use it, so that models never import the trainer;
+    :class:`genbalance.training.trainer.StepContext` is the implementation.
     """
 
-    size: int
-    activation: Activation
+    generator: torch.Generator
+    step: int
+    progress: float  # fraction of the planned steps done, for annealing
+    sample_weight: torch.Tensor | None
+    metrics: dict[str, float]
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    def generator_labels(
+        self, y: torch.Tensor, weight: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Labels (and loss weights) for a generator update."""
+        ...
 
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """A fresh batch (e.g. for extra critic steps); sets ``sample_weight`` too."""
+        ...
 
-def default_spans(data_dim: int, activation: Activation = "linear") -> list[OutputSpan]:
-    """One span per column: used when the caller gives raw numeric tensors with no encoder."""
-    return [OutputSpan(1, activation) for _ in range(data_dim)]
+    def update(self, name: str, loss: torch.Tensor, retain_graph: bool = False) -> float:
+        """Backward, clip, check, step the optimiser ``name``; returns the gradient norm."""
+        ...
 
 
 class GenerativeModel(ABC):

@@ -21,6 +21,7 @@ from genbalance.models.losses import (
     discriminator_loss,
     generator_loss,
     gradient_penalty,
+    instance_noise_std,
     r1_penalty,
 )
 from genbalance.models.nets import (
@@ -32,7 +33,6 @@ from genbalance.models.nets import (
     one_hot,
     pack,
 )
-from genbalance.training.stabilizers import instance_noise_std
 
 ARCHITECTURES = ("mlp-classic", "mlp-residual")
 PENALTIES = ("none", "wgan", "r1")

@@ -82,3 +82,8 @@ def r1_penalty(critic, real: torch.Tensor, *cond) -> torch.Tensor:
     score = critic(x, *cond)
     (grad,) = torch.autograd.grad(score.sum(), x, create_graph=True)
     return grad.reshape(x.shape[0], -1).pow(2).sum(dim=1).mean()
+
+
+def instance_noise_std(initial: float, progress: float) -> float:
+    """Linearly annealed instance noise (Sønderby et al., 2016): ``initial`` -> 0 over training."""
+    return max(0.0, initial * (1.0 - progress))

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from genbalance.models.base import OutputSpan
+from genbalance.spans import OutputSpan
 
 NORMS = ("batch", "layer", "none")
 

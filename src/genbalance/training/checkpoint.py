@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from genbalance.io import ModelFileError, load_bundle, save_bundle
+from genbalance.files import ModelFileError, load_bundle, save_bundle
 
 if TYPE_CHECKING:
     from genbalance.models.base import GenerativeModel

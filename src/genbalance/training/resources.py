@@ -11,6 +11,10 @@ from __future__ import annotations
 import os
 import sys
 
+from genbalance.utils import format_bytes, parse_bytes
+
+__all__ = ["format_bytes", "parse_budget", "rss_bytes"]
+
 
 def rss_bytes() -> int:
     """Current resident set size of this process in bytes (peak where current is unknown)."""
@@ -30,14 +34,4 @@ def rss_bytes() -> int:
 
 def parse_budget(value: int | str) -> int:
     """``2_000_000_000``, ``"512MiB"``, ``"4GB"`` -> bytes (the same units as the CLI)."""
-    from genbalance.streaming import parse_bytes
-
     return parse_bytes(value)
-
-
-def format_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"

@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from genbalance.models.losses import instance_noise_std  # noqa: F401 (old home)
+
 
 class EMA:
     """Exponential moving average of a module's weights (Yazici et al., 2019).
@@ -40,11 +42,6 @@ class EMA:
             s.lerp_(p.detach(), 1.0 - self.decay)
         for s, b in zip(self.shadow.buffers(), module.buffers(), strict=True):
             s.copy_(b)
-
-
-def instance_noise_std(initial: float, progress: float) -> float:
-    """Linearly annealed instance noise (Sønderby et al., 2016): ``initial`` -> 0 over training."""
-    return max(0.0, initial * (1.0 - progress))
 
 
 @dataclass

@@ -20,8 +20,8 @@ from typing import Any
 import torch
 
 from genbalance.models.base import GenerativeModel
-from genbalance.training.batches import SAMPLING, ClassBatchSampler
-from genbalance.training.privacy import BudgetSpent
+from genbalance.training.dp import BudgetSpent
+from genbalance.training.sources import SAMPLING, ClassBatchSampler
 from genbalance.training.stabilizers import EMA
 
 
@@ -99,7 +99,7 @@ class TrainerConfig:
         if self.amp not in (False, True, "bf16"):
             raise ValueError(f"amp must be False, True or 'bf16', got {self.amp!r}")
         if self.privacy is not None:
-            from genbalance.training.privacy import DPConfig
+            from genbalance.training.dp import DPConfig
 
             self.privacy = DPConfig.coerce(self.privacy)
 
@@ -209,7 +209,9 @@ class Trainer:
         self.emas: dict[str, EMA] = {}
         self._dp = None  # PrivateTraining while a private fit runs
         self.dist = None  # distributed.DistContext when data-parallel (set by the caller)
-        self._source = None  # a streaming batch source (genbalance.streaming) instead of X
+        self._source = (
+            None  # a streaming batch source (genbalance.synthesis.streaming) instead of X
+        )
 
     # ------------------------------------------------------------------ batches
     def _next_batch(self, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor]:
@@ -268,8 +270,9 @@ class Trainer:
     def fit(self, model: GenerativeModel, X: torch.Tensor, y: torch.Tensor) -> History:
         """Train ``model`` in place and return its :class:`History`.
 
-        ``X`` may also be a streaming batch source (``genbalance.streaming.StreamingSource``,
-        with ``y=None``): batches then come from it and only a bounded sample is held.
+        ``X`` may also be a streaming batch source
+        (``genbalance.synthesis.streaming.StreamingSource``, with ``y=None``): batches then
+        come from it and only a bounded sample is held.
         """
         cfg = self.config
         self._source = X if hasattr(X, "next_batch") else None
@@ -310,7 +313,7 @@ class Trainer:
         self.generator.manual_seed(seed + 7919 * rank)  # each rank its own batches and noise
         self._dp = None
         if cfg.privacy is not None:  # before EMA: it may swap layers of the sampling parts
-            from genbalance.training.privacy import PrivateTraining
+            from genbalance.training.dp import PrivateTraining
 
             self._dp = PrivateTraining(
                 cfg.privacy, model, X.shape[0], self._batch_size, total, self.generator

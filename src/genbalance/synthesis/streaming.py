@@ -1,0 +1,245 @@
+"""Training on a table bigger than memory, and writing generated rows chunk by chunk.
+
+- :class:`StreamingSource` feeds the trainer: chunks are encoded on the fly and batches stay
+  class-balanced (a class the current chunk lacks, or one small enough to be held whole, is drawn
+  from its reservoir);
+- :func:`fit_file` fits a :class:`~genbalance.synthesis.tabular.Synthesizer` from a file;
+- :func:`sample_to_file` writes generated rows to Parquet or CSV through
+  :class:`~genbalance.data.chunks.TableWriter`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from genbalance.data.chunks import (
+    DEFAULT_CHUNK_ROWS,
+    LABEL_COLUMN,
+    ChunkReader,
+    TableScan,
+    TableWriter,
+    covering_sample,
+    resolve_chunk_rows,
+    scan_table,
+)
+
+
+# ---------------------------------------------------------------------------------- training
+class StreamingSource:
+    """Class-balanced batches from a file read chunk by chunk (see the module docstring).
+
+    The trainer calls ``next_batch(batch_size, generator)``; each chunk is encoded once and
+    used for about one pass (``len(chunk) / batch_size`` batches) before the next is read, the
+    file restarting at its end. Rank ``r`` of ``world_size`` reads chunks ``r, r + N, ...``.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        target: str | None,
+        encoder: Any,
+        scan: TableScan,
+        *,
+        chunk_rows: int,
+        sampling: str = "balanced",
+        class_weight: str | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        self.reader = ChunkReader(path, chunk_rows, exact=(target,))
+        self.target = target
+        self.encoder = encoder
+        self.classes = scan.classes
+        self.n_rows = scan.n_rows
+        self.n_classes = len(scan.classes)
+        counts = torch.as_tensor(scan.class_counts, dtype=torch.float64)
+        present = (counts > 0).double()
+        probs = {"balanced": present, "natural": counts, "sqrt": counts.sqrt()}.get(sampling)
+        if probs is None:
+            raise ValueError(f"unknown sampling {sampling!r}; accepted: balanced, natural, sqrt")
+        self.class_probs = probs / probs.sum()
+        self.class_weight = None
+        if class_weight == "balanced":
+            k = present.sum()
+            self.class_weight = (1.0 / (k * self.class_probs).clamp_min(1e-12)).float()
+        labels = np.array(scan.class_sample[LABEL_COLUMN].to_numpy(), dtype=np.int64)
+        self._res_X = torch.from_numpy(encoder.transform(scan.class_sample[scan.columns]))
+        self._res_y = torch.as_tensor(labels, dtype=torch.long)
+        held = torch.bincount(self._res_y, minlength=self.n_classes)
+        self.complete = held >= torch.as_tensor(scan.class_counts)  # class held whole
+        self.columns = scan.columns
+        n_chunks = max(1, math.ceil(scan.n_rows / self.reader.chunk_rows))
+        self._rank, self._world = (rank, world_size) if n_chunks >= world_size else (0, 1)
+        self._iter: Iterator[pd.DataFrame] | None = None
+        self._steps_left = 0
+        self.chunks_encoded = 0
+        self.max_pool_rows = 0
+
+    def health_data(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """A bounded encoded sample (the per-class reservoirs), for checks after training."""
+        return self._res_X, self._res_y
+
+    def _next_chunk(self) -> pd.DataFrame:
+        for _ in range(2):
+            if self._iter is None:
+                self._iter = self.reader.iter(lambda i: i % self._world != self._rank)
+            chunk = next(self._iter, None)
+            if chunk is not None:
+                return chunk
+            self._iter = None  # end of file: start the next pass
+        raise ValueError(f"{self.reader.path}: no rows to train on for rank {self._rank}")
+
+    def _load(self, batch_size: int) -> None:
+        chunk = self._next_chunk()
+        if self.target is not None:
+            codes = pd.Index(self.classes).get_indexer(chunk.pop(self.target).to_numpy())
+            if (codes < 0).any():
+                raise ValueError(f"{self.reader.path}: labels changed since the first pass")
+        else:
+            codes = np.zeros(len(chunk), dtype=np.int64)
+        y = torch.as_tensor(codes, dtype=torch.long)
+        X = torch.from_numpy(self.encoder.transform(chunk[self.columns]))
+        in_chunk = torch.bincount(y, minlength=self.n_classes) > 0
+        from_res = self.complete | ~in_chunk  # classes drawn from their reservoirs this chunk
+        keep = ~from_res[y]
+        res = from_res[self._res_y]
+        self._pool_X = torch.cat([X[keep], self._res_X[res]])
+        pool_y = torch.cat([y[keep], self._res_y[res]])
+        self._order = torch.argsort(pool_y, stable=True)
+        self._counts = torch.bincount(pool_y, minlength=self.n_classes)
+        self._starts = torch.cumsum(self._counts, 0) - self._counts
+        self._steps_left = max(1, len(chunk) // batch_size)
+        self.chunks_encoded += 1
+        self.max_pool_rows = max(self.max_pool_rows, len(pool_y))
+
+    def next_batch(
+        self, batch_size: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._steps_left <= 0:
+            self._load(batch_size)
+        self._steps_left -= 1
+        classes = torch.multinomial(
+            self.class_probs, batch_size, replacement=True, generator=generator
+        )
+        u = torch.rand(batch_size, generator=generator, dtype=torch.float64)
+        offsets = (u * self._counts[classes]).long()
+        return self._pool_X[self._order[self._starts[classes] + offsets]], classes
+
+
+def fit_file(
+    synth: Any,
+    path: str | Path,
+    target: str | None = None,
+    *,
+    chunk_rows: int | None = None,
+    memory_budget: int | str | None = None,
+    class_rows: int = 2048,
+    dist: Any = None,
+) -> Any:
+    """Fit ``synth`` (a :class:`~genbalance.synthesis.tabular.Synthesizer`) on a file in chunks.
+
+    The encoder is fitted on a bounded sample (``encoder_options['fit_sample_size']`` rows,
+    20,000 by default, plus rare-class rows and one row per category the sample lacks); training
+    streams the file. Peak memory follows ``chunk_rows`` (or ``memory_budget``), not the file.
+    """
+    from genbalance.encoders.tabular import TabularEncoder
+    from genbalance.schema import as_frame
+
+    if class_rows < 1:
+        raise ValueError(f"class_rows must be >= 1, got {class_rows}")
+    head = ChunkReader(path, 1024, exact=(target,))
+    n_cols = len(head.columns)
+    rows = resolve_chunk_rows(chunk_rows, memory_budget, n_cols)
+    sample_rows = int(synth.encoder_options.get("fit_sample_size", 20_000))
+    cats = synth.categorical_features
+    named = {c for c in cats if isinstance(c, str)} if isinstance(cats, (list, tuple)) else set()
+    scan = scan_table(
+        path,
+        target,
+        chunk_rows=rows,
+        sample_rows=sample_rows,
+        class_rows=class_rows,
+        track_values=named,
+        random_state=synth.random_state,
+    )
+    options = dict(synth.encoder_options)
+    probe = TabularEncoder(categorical_features=cats, random_state=synth.random_state, **options)
+    probe.fit(scan.sample if len(scan.sample) >= 2 else scan.class_sample[scan.columns])
+    categorical = [s.name for s in probe.schema if not s.is_numeric]
+    frame = covering_sample(scan, categorical, synth.random_state)
+    frame, synth.origin_ = as_frame(frame)
+    synth.encoder_ = TabularEncoder(
+        categorical_features=categorical or "auto", random_state=synth.random_state, **options
+    ).fit(frame)
+    for spec in synth.encoder_.schema:  # a CSV integer column decodes to integers again
+        if spec.name in head.promoted and spec.kind.value == "integer":
+            spec.dtype = "int64"
+    synth.classes_ = scan.classes
+    synth.class_counts_ = scan.class_counts
+    config = synth._trainer_config(scan.n_rows, {})
+    source = StreamingSource(
+        path,
+        target,
+        synth.encoder_,
+        scan,
+        chunk_rows=rows,
+        sampling=config.sampling,
+        class_weight=config.class_weight,
+        rank=dist.rank if dist is not None else 0,
+        world_size=dist.world_size if dist is not None else 1,
+    )
+    synth._train(source, None, scan.n_rows, dist)
+    synth.stream_stats_ = {
+        "rows": scan.n_rows,
+        "chunk_rows": rows,
+        "scan_chunks": scan.chunks,
+        "train_chunks": source.chunks_encoded,
+        "max_rows_held": max(source.reader.max_rows_held, source.max_pool_rows),
+    }
+    return synth
+
+
+def sample_to_file(
+    synth: Any,
+    n: int,
+    path: str | Path,
+    *,
+    label: Any = None,
+    target: str = "class",
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    random_state: int = 0,
+    force: bool = False,
+) -> dict[str, int]:
+    """Write ``n`` generated rows to ``path`` in chunks of ``chunk_rows`` (never all at once).
+
+    Classes are drawn in their training proportions unless ``label`` is given; the label column
+    ``target`` is added when the model knows more than one class. Chunk ``i`` is generated with
+    seed ``random_state + i``: the same call gives the same file.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n must be a non-negative integer, got {n!r}")
+    chunk_rows = resolve_chunk_rows(chunk_rows, None, 1)
+    rng = np.random.default_rng(random_state)
+    p = synth.class_counts_ / synth.class_counts_.sum()
+    code = None if label is None else int(synth.label_codes(label, 1)[0])
+    with TableWriter(path, force=force) as writer:
+        for i, start in enumerate(range(0, max(n, 1), chunk_rows)):
+            m = min(chunk_rows, n - start)
+            codes = (
+                np.full(m, code, dtype=np.int64)
+                if code is not None
+                else rng.choice(len(synth.classes_), size=m, p=p)
+            )
+            Z = synth.sample_encoded(codes, random_state + i)
+            rows = synth.encoder_.inverse_transform(Z, random_state=random_state + i)
+            if len(synth.classes_) > 1:
+                rows[target] = synth.classes_[codes]
+            writer.write(rows)
+    return {"rows": writer.rows, "chunks": writer.chunks, "chunk_rows": chunk_rows}

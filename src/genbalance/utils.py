@@ -1,0 +1,60 @@
+"""Small helpers every layer may use: the package's error base, scalars, byte sizes.
+
+They sit below everything else (no genbalance import here), so that any module can use them
+without pulling in a higher layer.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+
+class GenbalanceError(Exception):
+    """Base class of genbalance's own errors (model files, training, budgets)."""
+
+
+def to_python_scalar(value: Any) -> Any:
+    """A plain Python scalar (JSON-able) from a numpy scalar; anything else unchanged."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 2**10,
+    "kb": 2**10,
+    "kib": 2**10,
+    "m": 2**20,
+    "mb": 2**20,
+    "mib": 2**20,
+    "g": 2**30,
+    "gb": 2**30,
+    "gib": 2**30,
+}
+
+
+def parse_bytes(value: int | str) -> int:
+    """``2_000_000``, ``"512MiB"``, ``"4GB"`` -> bytes (binary units)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0:
+        return int(value)
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", str(value))
+    if not m or m.group(2).lower() not in _UNITS or float(m.group(1)) <= 0:
+        raise ValueError(
+            f"memory budget must be a positive number of bytes or a size like '512MiB' or '4GiB', "
+            f"got {value!r}"
+        )
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def format_bytes(n: float) -> str:
+    """``1536`` -> ``"1.5 KiB"`` (binary units, as :func:`parse_bytes` reads them)."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"

@@ -1,0 +1,232 @@
+"""`genbalance images train | grid | resample` end to end on a tiny folder of PNGs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from genbalance.cli import app
+from genbalance.data.images import load_image_folder, load_npz
+
+runner = CliRunner(env={"COLUMNS": "1000"})  # wide: rich must not wrap the messages we match
+FAST = ["--epochs", "2", "-q"]
+
+
+def _write_folder(root, counts=(10, 4, 2), size=(8, 8), seed=0):
+    """root/<class>/<i>.png: class c is a bright bar at row 2c (easy to tell apart)."""
+    rng = np.random.default_rng(seed)
+    for c, n in enumerate(counts):
+        d = root / f"class{c}"
+        d.mkdir(parents=True)
+        for i in range(n):
+            img = rng.integers(0, 40, (size[1], size[0]), dtype=np.uint8)
+            img[2 * c : 2 * c + 2] = 230
+            Image.fromarray(img).save(d / f"{i}.png")
+    return root
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    return _write_folder(tmp_path / "imgs")
+
+
+def test_images_help_lists_commands() -> None:
+    result = runner.invoke(app, ["images", "--help"])
+    assert result.exit_code == 0
+    for cmd in ("train", "grid", "resample"):
+        assert cmd in result.output
+
+
+@pytest.mark.parametrize("model", ["conv-vae", "gan"])
+def test_resample_folder_to_npz_and_folder(folder, tmp_path, model) -> None:
+    out = tmp_path / "balanced.npz"
+    grid = tmp_path / "grid.png"
+    result = runner.invoke(
+        app,
+        [
+            "images",
+            "resample",
+            str(folder),
+            "-o",
+            str(out),
+            "--model",
+            model,
+            "--grid",
+            str(grid),
+            *FAST,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    X, y = load_npz(out)
+    assert X.shape == (30, 8, 8) and X.dtype == np.uint8
+    assert dict(zip(*np.unique(y, return_counts=True), strict=True)) == {
+        "class0": 10,
+        "class1": 10,
+        "class2": 10,
+    }
+    assert grid.exists() and grid.stat().st_size > 0
+    # originals come first, byte for byte
+    X0, _ = load_image_folder(folder)
+    np.testing.assert_array_equal(X[:16], X0)
+    # the same run into a folder of class folders, readable again
+    out_dir = tmp_path / "balanced_dir"
+    result = runner.invoke(
+        app, ["images", "resample", str(folder), "-o", str(out_dir), "--model", model, *FAST]
+    )
+    assert result.exit_code == 0, result.output
+    X2, y2 = load_image_folder(out_dir)
+    assert X2.shape == (30, 8, 8)
+    assert sorted(set(y2)) == ["class0", "class1", "class2"]
+    assert (np.unique(y2, return_counts=True)[1] == 10).all()
+
+
+def test_train_then_grid_and_snapshots(folder, tmp_path) -> None:
+    model_file = tmp_path / "m.safetensors"
+    snaps = tmp_path / "snaps"
+    result = runner.invoke(
+        app,
+        [
+            "images",
+            "train",
+            str(folder),
+            "-o",
+            str(model_file),
+            "--model",
+            "dcgan",
+            "--epochs",
+            "4",
+            "--sample-dir",
+            str(snaps),
+            "--sample-every",
+            "2",
+            "-q",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert model_file.exists()
+    assert {p.name for p in snaps.iterdir()} == {
+        "grid_epoch0002.png",
+        "grid_epoch0004.png",
+        "grid_final.png",
+        "loss.png",
+    }
+    png = tmp_path / "g.png"
+    result = runner.invoke(
+        app, ["images", "grid", str(model_file), "-o", str(png), "--per-class", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    with Image.open(png) as im:
+        assert im.size[0] > 20
+    # overwrite protection, then --force
+    result = runner.invoke(app, ["images", "grid", str(model_file), "-o", str(png)])
+    assert result.exit_code == 2 and "exists" in result.output.replace("\n", "")
+    result = runner.invoke(app, ["images", "grid", str(model_file), "-o", str(png), "--force"])
+    assert result.exit_code == 0, result.output
+
+
+def test_resample_sampling_strategy_json_and_bundled_digits(tmp_path) -> None:
+    out = tmp_path / "d.npz"
+    result = runner.invoke(
+        app,
+        [
+            "images",
+            "resample",
+            str(_write_folder(tmp_path / "f")),
+            "-o",
+            str(out),
+            "--model",
+            "gan",
+            "--sampling-strategy",
+            '{"class2": 5}',
+            *FAST,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    _, y = load_npz(out)
+    assert (y == "class2").sum() == 5 and (y == "class1").sum() == 4
+
+
+def test_grid_refuses_non_model_file(tmp_path) -> None:
+    bogus = tmp_path / "x.safetensors"
+    bogus.write_bytes(b"not a model")
+    result = runner.invoke(app, ["images", "grid", str(bogus), "-o", str(tmp_path / "g.png")])
+    assert result.exit_code != 0
+
+
+# ---------------------------------------------------------------------- bad input
+def _out(result) -> str:
+    """The output on one line (long paths may still wrap in a narrow terminal)."""
+    return " ".join(result.output.split())
+
+
+def _resample(src, tmp_path, *extra):
+    return runner.invoke(
+        app,
+        [
+            "images",
+            "resample",
+            str(src),
+            "-o",
+            str(tmp_path / "o.npz"),
+            "--model",
+            "gan",
+            *FAST,
+            *extra,
+        ],
+    )
+
+
+def test_error_mixed_image_sizes_names_both_files(folder, tmp_path) -> None:
+    Image.fromarray(np.zeros((9, 8), np.uint8)).save(folder / "class1" / "odd.png")
+    result = _resample(folder, tmp_path)
+    assert result.exit_code == 2
+    assert "differ in size" in _out(result) and "odd.png" in _out(result)
+
+
+def test_error_wrong_channel_count_and_convert(folder, tmp_path) -> None:
+    Image.fromarray(np.zeros((8, 8, 4), np.uint8), "RGBA").save(folder / "class0" / "rgba.png")
+    result = _resample(folder, tmp_path)
+    assert result.exit_code == 2
+    assert "rgba.png" in _out(result) and "4 channel(s)" in _out(result)
+    # --channels 1 converts every image, then it works
+    result = _resample(folder, tmp_path, "--channels", "1")
+    assert result.exit_code == 0, result.output
+
+
+def test_error_mixed_gray_and_rgb(folder, tmp_path) -> None:
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8), "RGB").save(folder / "class2" / "rgb.png")
+    result = _resample(folder, tmp_path)
+    assert result.exit_code == 2
+    assert "differ in channels" in _out(result) and "rgb.png" in _out(result)
+
+
+def test_error_unreadable_file_named(folder, tmp_path) -> None:
+    (folder / "class1" / "broken.png").write_bytes(b"\x89PNG but not really")
+    result = _resample(folder, tmp_path)
+    assert result.exit_code == 2
+    assert "cannot read image" in _out(result) and "broken.png" in _out(result)
+
+
+def test_error_empty_class_folder_named(folder, tmp_path) -> None:
+    (folder / "class9").mkdir()
+    (folder / "class9" / "notes.txt").write_text("no images here")
+    result = _resample(folder, tmp_path)
+    assert result.exit_code == 2
+    assert "class9" in _out(result) and "holds no images" in _out(result)
+
+
+def test_error_missing_source_and_idx_without_labels(tmp_path) -> None:
+    result = _resample(tmp_path / "nope", tmp_path)
+    assert result.exit_code == 2 and "does not exist" in _out(result)
+    f = tmp_path / "images.idx"
+    f.write_bytes(b"\x00\x00\x08\x03")
+    result = _resample(f, tmp_path)
+    assert result.exit_code == 2 and "--labels" in _out(result)
+
+
+def test_error_existing_output_needs_force(folder, tmp_path) -> None:
+    (tmp_path / "o.npz").write_bytes(b"x")
+    result = _resample(folder, tmp_path)
+    assert result.exit_code == 2 and "--force" in _out(result)

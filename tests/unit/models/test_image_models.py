@@ -1,0 +1,128 @@
+"""dcgan and conv-vae families: shapes, a few training steps, class-conditional sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from genbalance import models
+from genbalance.data.images import load_digits_8x8
+from genbalance.encoders.images import ImageEncoder
+from genbalance.models.conv_gan import diff_augment, parse_policy, plan_upsampling
+from genbalance.training.trainer import Trainer, TrainerConfig
+
+
+def _digits(n_per_class: int = 12, n_classes: int = 3):
+    X, y = load_digits_8x8()
+    idx = np.concatenate([np.flatnonzero(y == c)[:n_per_class] for c in range(n_classes)])
+    enc = ImageEncoder().fit(X[idx])
+    return enc, enc.transform(X[idx]), torch.as_tensor(y[idx])
+
+
+@pytest.mark.parametrize(
+    ("h", "w", "expected"),
+    [(8, 8, (1, 4, 4)), (28, 28, (2, 7, 7)), (7, 7, (0, 7, 7)), (9, 5, (1, 5, 3))],
+)
+def test_plan_upsampling(h, w, expected) -> None:
+    assert plan_upsampling(h, w) == expected
+
+
+@pytest.mark.parametrize("family", ["dcgan", "conv-vae"])
+@pytest.mark.parametrize("shape", [[1, 8, 8], [3, 9, 5], [1, 28, 28]])
+def test_generate_shapes_any_image_size(family: str, shape: list[int]) -> None:
+    dim = int(np.prod(shape))
+    torch.manual_seed(0)
+    model = models.get(family)(dim, 4, image_shape=shape)
+    y = torch.tensor([0, 1, 2, 3, 3])
+    out = model.generate(y, torch.Generator().manual_seed(0))
+    assert out.shape == (5, dim)
+    assert float(out.min()) >= 0 and float(out.max()) <= 1
+
+
+@pytest.mark.parametrize("family", ["dcgan", "conv-vae"])
+def test_train_few_steps_and_sample_requested_classes(family: str) -> None:
+    enc, data, y = _digits()
+    torch.manual_seed(0)
+    model = models.get(family)(enc.data_dim, 3, enc.spans, image_shape=enc.image_shape)
+    before = {k: v.clone() for k, v in model.state_tensors().items()}
+    hist = Trainer(TrainerConfig(epochs=3, batch_size=12, random_state=0, health_check=False)).fit(
+        model, data, y
+    )
+    assert len(hist.steps) == 9
+    assert all(np.isfinite(v) for s in hist.steps for v in s.values())
+    after = model.state_tensors()
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # weights moved
+    labels = torch.tensor([2, 2, 0, 1])
+    out = model.generate(labels, torch.Generator().manual_seed(1))
+    imgs = enc.inverse_transform(out)
+    assert imgs.shape == (4, 8, 8) and imgs.dtype == np.float32
+    again = model.generate(labels, torch.Generator().manual_seed(1))
+    assert torch.equal(out, again)  # same generator, same images
+
+
+def test_conv_vae_learns_class_means() -> None:
+    """After a short fit, samples of class c are closer to the real mean of c than of others."""
+    enc, data, y = _digits(n_per_class=30)
+    torch.manual_seed(0)
+    model = models.get("conv-vae")(enc.data_dim, 3, enc.spans, image_shape=enc.image_shape)
+    Trainer(TrainerConfig(epochs=40, batch_size=32, random_state=0, health_check=False)).fit(
+        model, data, y
+    )
+    means = torch.stack([data[y == c].mean(0) for c in range(3)])
+    for c in range(3):
+        fake = model.generate(torch.full((50,), c), torch.Generator().manual_seed(c)).mean(0)
+        dist = ((means - fake) ** 2).sum(1)
+        assert int(dist.argmin()) == c, (c, dist)
+
+
+def test_conv_vae_transfer_renders_target_class() -> None:
+    enc, data, y = _digits()
+    model = models.get("conv-vae")(enc.data_dim, 3, enc.spans, image_shape=enc.image_shape)
+    out = model.transfer(
+        data[:4], y[:4], torch.tensor([1, 1, 2, 2]), torch.Generator().manual_seed(0)
+    )
+    assert out.shape == (4, 64) and float(out.min()) >= 0 and float(out.max()) <= 1
+
+
+def test_dcgan_hyper_validation() -> None:
+    cls = models.get("dcgan")
+    with pytest.raises(ValueError, match="image_shape=\\[C, H, W\\] is required"):
+        cls(64, 3)
+    with pytest.raises(ValueError, match="unknown dcgan settings \\['zdim'\\]"):
+        cls(64, 3, image_shape=[1, 8, 8], zdim=3)
+    with pytest.raises(ValueError, match="has 81 pixels but data_dim=64"):
+        cls(64, 3, image_shape=[1, 9, 9])
+    with pytest.raises(ValueError, match="unknown augmentation \\['flip'\\]"):
+        cls(64, 3, image_shape=[1, 8, 8], aug_policy="translation,flip")
+    with pytest.raises(ValueError, match="unknown conv-vae settings"):
+        models.get("conv-vae")(64, 3, image_shape=[1, 8, 8], z_dim=3)
+
+
+def test_diff_augment_is_differentiable_and_random_per_image() -> None:
+    x = torch.rand(6, 1, 8, 8, requires_grad=True)
+    gen = torch.Generator().manual_seed(0)
+    out = diff_augment(x, parse_policy("translation,cutout"), gen)
+    assert out.shape == x.shape
+    out.sum().backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    # cutout zeroes a 4x4 square (partly outside the border at most): some pixels, never all
+    zeroed = (out.detach() == 0) & (x.detach() > 0)
+    per_image = zeroed.flatten(1).sum(1)
+    assert (per_image > 0).all() and (per_image < 64).all()
+    assert parse_policy("none") == () and parse_policy(False) == ()
+    # translation alone keeps the content, only moved (sum can only drop at the border)
+    moved = diff_augment(x.detach(), ("translation",), torch.Generator().manual_seed(1))
+    assert (moved.flatten(1).sum(1) <= x.detach().flatten(1).sum(1) + 1e-5).all()
+
+
+def test_dcgan_projection_discriminator_uses_label() -> None:
+    torch.manual_seed(0)
+    model = models.get("dcgan")(64, 3, image_shape=[1, 8, 8])
+    x = torch.rand(4, 1, 8, 8)
+    a = model.D(x, torch.tensor([0, 0, 0, 0]))
+    b = model.D(x, torch.tensor([1, 1, 1, 1]))
+    assert not torch.allclose(a, b)
+    # spectral norm on every conv and on the projection head
+    convs = [m for m in model.D.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(hasattr(m, "parametrizations") for m in convs)

@@ -1,0 +1,411 @@
+"""The training loop: balanced batches, seeds, time budget, checkpoints, NaN handling, EMA,
+gradient clipping, progress, configuration errors and the end-of-training health report."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from genbalance import models
+from genbalance.files import ModelFileError
+from genbalance.models.base import GenerativeModel
+from genbalance.training.sources import ClassBatchSampler
+from genbalance.training.trainer import Trainer, TrainerConfig, TrainingDiverged
+
+SMALL_GAN = {"g_hidden": [32, 32], "d_hidden": [32, 32], "z_dim": 4}
+
+
+class Toy(GenerativeModel):
+    """A one-layer model with plain SGD: every update is lr * (clipped) gradient, exactly."""
+
+    family = "toy"
+
+    @classmethod
+    def validate_hyper(cls, hyper: dict[str, Any]) -> dict[str, Any]:
+        return {"lr": 0.1, "scale": 1.0, "nan_attempts": 0, **hyper}
+
+    def build(self) -> None:
+        torch.manual_seed(0)
+        self.net = nn.Linear(self.data_dim, self.data_dim)
+        self.opt = torch.optim.SGD(self.net.parameters(), lr=self.hyper["lr"])
+        self.attempts = 0
+        self.labels: list[torch.Tensor] = []
+        self.weights: list[torch.Tensor | None] = []
+        self.trace: list[dict[str, torch.Tensor]] = []
+
+    def parts(self) -> dict[str, nn.Module]:
+        return {"net": self.net}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"net": self.opt}
+
+    def train_step(self, x, y, ctx) -> dict[str, float]:
+        self.attempts += 1
+        self.labels.append(y.clone())
+        self.weights.append(None if ctx.sample_weight is None else ctx.sample_weight.clone())
+        loss = self.hyper["scale"] * ((self.net(x) - x) ** 2).mean()
+        if self.attempts <= self.hyper["nan_attempts"]:
+            loss = loss * float("nan")
+        ctx.update("net", loss)
+        self.trace.append({k: v.clone() for k, v in self.net.state_dict().items()})
+        return {"loss": loss.item()}
+
+    def generate(self, y, generator=None):
+        with torch.no_grad():
+            return self.net(torch.randn(y.shape[0], self.data_dim, generator=generator))
+
+
+def imbalanced(n_major: int = 1000, n_minor: int = 10, dim: int = 2):
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(n_major + n_minor, dim, generator=g)
+    y = torch.cat([torch.zeros(n_major), torch.ones(n_minor)]).long()
+    return X, y
+
+
+def small_gan(seed: int = 0, **hyper) -> GenerativeModel:
+    torch.manual_seed(seed)
+    return models.get("gan")(2, 2, **{**SMALL_GAN, **hyper})
+
+
+def weights(model: GenerativeModel) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.state_tensors().items()}
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def all_finite(model: GenerativeModel) -> bool:
+    return all(
+        torch.isfinite(v).all() for v in model.state_tensors().values() if v.is_floating_point()
+    )
+
+
+# ---------------------------------------------------------------------- batches
+def test_balanced_sampler_draws_classes_equally_from_a_100_to_1_dataset():
+    _, y = imbalanced()
+    sampler = ClassBatchSampler(y, 3, "balanced")  # class 2 has no rows
+    idx, classes = sampler.sample(20000, torch.Generator().manual_seed(0))
+    assert torch.equal(y[idx], classes)  # each drawn row belongs to the class drawn for it
+    share = classes.bincount(minlength=3).float() / 20000
+    assert share[0] == pytest.approx(0.5, abs=0.02) and share[1] == pytest.approx(0.5, abs=0.02)
+    assert share[2] == 0
+    # rows within a class are drawn uniformly: all ten rare rows, about equally often
+    rare = idx[classes == 1].bincount(minlength=1010)[1000:]
+    assert (rare > 0).all() and rare.float().std() / rare.float().mean() < 0.15
+
+
+@pytest.mark.parametrize(
+    "mode, expected", [("natural", 10 / 1010), ("sqrt", 10**0.5 / (1000**0.5 + 10**0.5))]
+)
+def test_natural_and_sqrt_sampling_follow_frequencies(mode, expected):
+    _, y = imbalanced()
+    _, classes = ClassBatchSampler(y, 2, mode).sample(50000, torch.Generator().manual_seed(1))
+    assert (classes == 1).float().mean().item() == pytest.approx(expected, abs=0.004)
+
+
+def test_balanced_class_weight_undoes_natural_sampling():
+    _, y = imbalanced()
+    sampler = ClassBatchSampler(y, 3, "natural", class_weight="balanced")
+    w = sampler.class_weight
+    assert w[0].item() == pytest.approx(1010 / 2000) and w[1].item() == pytest.approx(1010 / 20)
+    assert w[2] == 0
+    _, classes = sampler.sample(50000, torch.Generator().manual_seed(2))
+    mass = torch.zeros(3).index_add_(0, classes, w[classes])
+    assert mass[0].item() == pytest.approx(mass[1].item(), rel=0.1)  # equal total weight
+    # under balanced sampling the weights are all ones
+    even = ClassBatchSampler(y, 2, "balanced", class_weight="balanced").class_weight
+    assert torch.allclose(even, torch.ones(2))
+
+
+def test_trainer_feeds_balanced_batches_and_weights_to_the_model():
+    X, y = imbalanced()
+    model = Toy(2, 2)
+    Trainer(epochs=0, max_steps=40, batch_size=64, health_check=False).fit(model, X, y)
+    labels = torch.cat(model.labels)
+    assert (labels == 1).float().mean().item() == pytest.approx(0.5, abs=0.06)
+    assert all(w is None for w in model.weights)
+    model = Toy(2, 2)
+    Trainer(
+        epochs=0,
+        max_steps=5,
+        batch_size=64,
+        sampling="natural",
+        class_weight="balanced",
+        health_check=False,
+    ).fit(model, X, y)
+    for lab, w in zip(model.labels, model.weights, strict=True):
+        assert torch.allclose(w, torch.where(lab == 1, 1010 / 20, 1010 / 2000))
+
+
+# ---------------------------------------------------------------------- reproducibility
+def fit_gan(seed: int, model_seed: int = 0, steps: int = 15):
+    X, y = imbalanced(200, 40)
+    model = small_gan(model_seed)
+    Trainer(
+        epochs=0, max_steps=steps, batch_size=32, random_state=seed, ema=0.9, health_check=False
+    ).fit(model, X, y)
+    sample = model.generate(torch.tensor([0, 1] * 20), torch.Generator().manual_seed(3))
+    return weights(model), sample
+
+
+def test_same_seed_gives_identical_weights_and_samples_and_another_seed_does_not():
+    w1, s1 = fit_gan(seed=5)
+    w2, s2 = fit_gan(seed=5)
+    w3, s3 = fit_gan(seed=6)
+    assert same_weights(w1, w2) and torch.equal(s1, s2)
+    assert not same_weights(w1, w3) and not torch.equal(s1, s3)
+
+
+def test_fit_leaves_the_global_random_state_alone(tmp_path: Path):
+    X, y = imbalanced(200, 40)
+    model = small_gan()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    ckpt = str(tmp_path / "c.ckpt")
+    Trainer(epochs=0, max_steps=3, batch_size=32, checkpoint_path=ckpt).fit(model, X, y)
+    Trainer(epochs=0, max_steps=5, batch_size=32, checkpoint_path=ckpt, resume=True).fit(
+        model, X, y
+    )
+    assert torch.equal(torch.rand(3), expected)
+
+
+# ---------------------------------------------------------------------- time budget, progress
+def test_time_budget_stops_training_early():
+    class Slow(Toy):
+        def train_step(self, x, y, ctx):
+            import time
+
+            time.sleep(0.01)
+            return super().train_step(x, y, ctx)
+
+    X, y = imbalanced(100, 10)
+    trainer = Trainer(epochs=0, max_steps=100000, batch_size=16, time_budget=0.3)
+    history = trainer.fit(Slow(2, 2), X, y)
+    assert history.stopped_early and "time budget" in history.stopped_early
+    assert 1 <= trainer.steps_done < 100000
+    assert history.seconds < 5
+
+
+def test_progress_bar_mode_runs(capsys):
+    X, y = imbalanced(100, 10)
+    history = Trainer(epochs=2, batch_size=16, progress=True).fit(Toy(2, 2), X, y)
+    assert len(history.steps) == 2 * math.ceil(110 / 16)
+    assert "training" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------- checkpoints
+def test_checkpoint_resume_continues_exactly_from_the_saved_step(tmp_path: Path):
+    X, y = imbalanced(200, 40)
+    ckpt = tmp_path / "run.ckpt"
+    opts = {"epochs": 0, "batch_size": 32, "random_state": 4, "ema": 0.9, "health_check": False}
+    straight = small_gan()
+    Trainer(max_steps=24, **opts).fit(straight, X, y)
+
+    first = small_gan()
+    Trainer(max_steps=12, checkpoint_path=str(ckpt), **opts).fit(first, X, y)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.ckpt"]  # no temp files left
+    resumed = small_gan(seed=99)  # different initial weights: the checkpoint must replace them
+    history = Trainer(max_steps=24, checkpoint_path=str(ckpt), resume=True, **opts).fit(
+        resumed, X, y
+    )
+    assert any("resumed" in e and "step 12" in e for e in history.events)
+    assert [s["step"] for s in history.steps] == list(range(1, 25))
+    assert same_weights(weights(resumed), weights(straight))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.ckpt"]
+
+
+def test_periodic_checkpoints_and_a_mismatched_model_is_refused(tmp_path: Path):
+    X, y = imbalanced(100, 10)
+    ckpt = tmp_path / "ck" / "run.ckpt"
+    Trainer(
+        epochs=0,
+        max_steps=6,
+        batch_size=16,
+        checkpoint_path=str(ckpt),
+        checkpoint_every=2,
+        health_check=False,
+    ).fit(small_gan(), X, y)
+    assert ckpt.exists() and [p.name for p in ckpt.parent.iterdir()] == ["run.ckpt"]
+    other = models.get("gan")(2, 2, g_hidden=[16], d_hidden=[16], z_dim=4)
+    with pytest.raises(ModelFileError, match="different model configuration"):
+        Trainer(epochs=0, max_steps=8, checkpoint_path=str(ckpt), resume=True).fit(other, X, y)
+
+
+def test_checkpoint_write_is_atomic(tmp_path: Path, monkeypatch):
+    """A crash while writing leaves the previous checkpoint intact and no temp file behind."""
+    import genbalance.files as gio
+
+    X, y = imbalanced(100, 10)
+    ckpt = tmp_path / "run.ckpt"
+    cfg = {"epochs": 0, "batch_size": 16, "checkpoint_path": str(ckpt), "health_check": False}
+    Trainer(max_steps=3, **cfg).fit(small_gan(), X, y)
+    before = ckpt.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(gio.os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        Trainer(max_steps=5, **cfg).fit(small_gan(), X, y)
+    assert ckpt.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run.ckpt"]
+
+
+# ---------------------------------------------------------------------- divergence
+def test_rollbacks_lower_the_learning_rate_cumulatively():
+    X, y = imbalanced(100, 10)
+    model = Toy(2, 2, lr=0.1, nan_attempts=3)
+    history = Trainer(epochs=0, max_steps=4, batch_size=16).fit(model, X, y)
+    assert history.rollbacks == 3
+    assert model.opt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**3)
+    assert sum("restored last good state" in e for e in history.events) == 3
+
+
+def test_too_many_rollbacks_raise_a_clear_error_and_restore_the_weights():
+    X, y = imbalanced(100, 10)
+    model = Toy(2, 2, nan_attempts=100)
+    start = weights(model)
+    with pytest.raises(TrainingDiverged, match="after 2 rollbacks.*Lower the learning rate"):
+        Trainer(epochs=0, max_steps=4, batch_size=16, max_rollbacks=2).fit(model, X, y)
+    assert same_weights(weights(model), start)
+
+
+@pytest.mark.parametrize("family", ["gan", "vae"])
+@pytest.mark.parametrize("policy", ["rollback", "raise"])
+def test_an_exploding_run_is_caught_and_never_leaves_nan_weights(family, policy):
+    """lr=1e8 without clipping overflows within a few steps. 'raise' stops with a clear error;
+    'rollback' restores the last good state and cuts the learning rates until training runs."""
+    X, y = imbalanced(200, 40)
+    torch.manual_seed(0)
+    if family == "gan":
+        model = models.get("gan")(2, 2, **SMALL_GAN, loss="lsgan", lr_g=1e8, lr_d=1e8)
+    else:
+        model = models.get("vae")(2, 2, hidden=[16], latent_dim=2, lr=1e8)
+    trainer = Trainer(
+        epochs=0,
+        max_steps=30,
+        batch_size=32,
+        nan_policy=policy,
+        max_rollbacks=6,
+        rollback_lr_factor=1e-3,
+        snapshot_every=5,
+    )
+    if policy == "raise":
+        with pytest.raises(TrainingDiverged, match=r"diverged \(loss of .* is (inf|nan)"):
+            trainer.fit(model, X, y)
+    else:
+        history = trainer.fit(model, X, y)
+        assert history.rollbacks >= 1 and trainer.steps_done == 30
+        assert any("multiplied learning rates by 0.001" in e for e in history.events)
+        lrs = [g["lr"] for o in model.optimizers().values() for g in o.param_groups]
+        assert all(lr <= 1e5 for lr in lrs)
+    assert all_finite(model)
+
+
+# ---------------------------------------------------------------------- trainer switches
+def test_gradient_clipping_bounds_the_applied_update():
+    X, y = imbalanced(100, 10)
+    X = X * 100  # large gradients
+    model = Toy(2, 2, lr=0.01, scale=100.0)
+    before = weights(model)
+    history = Trainer(epochs=0, max_steps=1, batch_size=64, grad_clip=0.5).fit(model, X, y)
+    pre_clip = history.steps[0]["grad_norm_net"]
+    change = torch.cat(
+        [(model.trace[0][k] - before[f"net.{k}"]).reshape(-1) for k in model.trace[0]]
+    )
+    assert pre_clip > 100  # the recorded norm is the one before clipping
+    assert change.norm().item() == pytest.approx(0.01 * 0.5, rel=1e-4)  # lr * clip, exactly
+    unclipped = Toy(2, 2, lr=0.01, scale=100.0)
+    Trainer(epochs=0, max_steps=1, batch_size=64).fit(unclipped, X, y)
+    change = torch.cat(
+        [(unclipped.trace[0][k] - before[f"net.{k}"]).reshape(-1) for k in unclipped.trace[0]]
+    )
+    assert change.norm().item() == pytest.approx(0.01 * pre_clip, rel=1e-4)
+
+
+def test_ema_shadow_is_the_average_and_is_what_samples_after_fit():
+    X, y = imbalanced(100, 10)
+    model = Toy(2, 2, lr=0.05)
+    start = weights(model)
+    trainer = Trainer(epochs=0, max_steps=10, batch_size=16, ema=0.8)
+    trainer.fit(model, X, y)
+    expected = {k[4:]: v for k, v in start.items()}
+    for state in model.trace:
+        expected = {k: 0.8 * expected[k] + 0.2 * state[k] for k in expected}
+    final = model.net.state_dict()
+    for k in expected:
+        assert torch.allclose(final[k], expected[k], atol=1e-6)  # shadow swapped in
+        assert not torch.allclose(final[k], model.trace[-1][k])  # ... not the raw weights
+        assert torch.equal(final[k], trainer.emas["net"].shadow.state_dict()[k])
+
+
+def test_gan_ema_changes_the_sampling_generator_only():
+    w_ema, _ = fit_gan(seed=2)
+    X, y = imbalanced(200, 40)
+    raw = small_gan()
+    Trainer(epochs=0, max_steps=15, batch_size=32, random_state=2, health_check=False).fit(
+        raw, X, y
+    )
+    w_raw = weights(raw)
+    assert all(torch.equal(w_ema[k], w_raw[k]) for k in w_raw if k.startswith("D."))
+    assert not all(torch.equal(w_ema[k], w_raw[k]) for k in w_raw if k.startswith("G."))
+
+
+# ---------------------------------------------------------------------- configuration errors
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("epochs", -1),
+        ("max_steps", -5),
+        ("batch_size", 0),
+        ("sampling", "uniform"),
+        ("class_weight", "inverse"),
+        ("grad_clip", 0.0),
+        ("ema", 1.0),
+        ("time_budget", -1.0),
+        ("nan_policy", "ignore"),
+        ("log_every", 0),
+        ("snapshot_every", 0),
+        ("max_rollbacks", -1),
+        ("rollback_lr_factor", 2.0),
+        ("checkpoint_every", -1),
+    ],
+)
+def test_invalid_config_values_raise_value_error_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        TrainerConfig(**{field: value})
+    with pytest.raises(ValueError, match=field):
+        Trainer(**{field: value})
+
+
+def test_invalid_inputs_to_fit_are_explained():
+    X, y = imbalanced(20, 5)
+    trainer = Trainer(epochs=1)
+    with pytest.raises(ValueError, match="device 'tpu9'"):
+        Trainer(device="tpu9").fit(Toy(2, 2), X, y)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\)"):
+        trainer.fit(Toy(2, 2), X, y + 1)
+    with pytest.raises(ValueError, match="y must have shape"):
+        trainer.fit(Toy(2, 2), X, y[:-1])
+    bad = X.clone()
+    bad[3, 1] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        trainer.fit(Toy(2, 2), bad, y)
+
+
+# ---------------------------------------------------------------------- health report
+def test_fit_stores_a_health_report_unless_switched_off():
+    X, y = imbalanced(100, 10)
+    history = Trainer(epochs=0, max_steps=3, batch_size=16).fit(Toy(2, 2), X, y)
+    assert set(history.health["per_class"]) == {"0", "1"}
+    assert history.health["per_class"]["1"]["n_real"] == 10
+    history.to_json()  # plain JSON values
+    off = Trainer(epochs=0, max_steps=3, batch_size=16, health_check=False).fit(Toy(2, 2), X, y)
+    assert off.health == {}
