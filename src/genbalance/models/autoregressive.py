@@ -107,6 +107,7 @@ class MADE(GenerativeModel):
     """Masked autoregressive density estimator conditioned on the class (family ``"made"``)."""
 
     family = "made"
+    has_likelihood = True
     health_rows = 512  # one network pass per encoded column
 
     @classmethod

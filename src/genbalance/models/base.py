@@ -60,6 +60,11 @@ class GenerativeModel(ABC):
     # generated rows the post-training mode-collapse check may draw in all; families that
     # sample sequentially (a network pass per pixel or column, Gibbs chains) ask for fewer
     health_rows: ClassVar[int] = 2048
+    # capabilities, declared rather than discovered with hasattr:
+    # has_encoder -- ``encode(x, y) -> (mu, logvar)`` and ``decode(z, y)`` into a latent space
+    # (latent-neighbour generation needs it); has_likelihood -- ``log_likelihood(x, y)`` exact
+    has_encoder: ClassVar[bool] = False
+    has_likelihood: ClassVar[bool] = False
 
     def __init__(
         self,

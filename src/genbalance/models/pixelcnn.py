@@ -118,6 +118,7 @@ class PixelCNN(GenerativeModel):
     """Masked-convolution autoregressive image model conditioned on the class."""
 
     family = "pixelcnn"
+    has_likelihood = True
     health_rows = 512  # one pass per pixel: 2,048 images took 95 s on one CPU core
 
     @classmethod

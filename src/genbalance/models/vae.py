@@ -61,6 +61,7 @@ class _Decoder(nn.Module):
 
 class VAE(GenerativeModel):
     family = "vae"
+    has_encoder = True
     # DP-SGD (training/privacy.py): both networks read real rows, so both are private
     dp_parts: ClassVar[dict[str, tuple[str, ...]]] = {"vae": ("encoder", "decoder")}
     dp_norm_setting: ClassVar[str] = "norm"

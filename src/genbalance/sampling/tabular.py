@@ -191,9 +191,9 @@ class GenerativeOverSampler(BaseOverSampler):
         family = models.get(self.model)  # clear error for an unknown family before any work
         gen = self.generation
         if gen == "auto":  # the tuned default where the family allows it, plain sampling otherwise
-            usable = hasattr(family, "encode") and self.privacy is None
+            usable = family.has_encoder and self.privacy is None
             gen = "hybrid" if usable else "sample"
-        if gen != "sample" and not hasattr(family, "encode"):
+        if gen != "sample" and not family.has_encoder:
             raise ValueError(
                 f"generation={gen!r} interpolates in a learned latent space and needs "
                 f"a family with an encoder (e.g. 'vae'); {self.model!r} has none. "

@@ -318,10 +318,8 @@ class Synthesizer:
         synthesizer was fitted without labels.
         """
         self._check_fitted()
-        if not hasattr(self.model_, "log_likelihood"):
-            have = [
-                name for name in models.available() if hasattr(models.get(name), "log_likelihood")
-            ]
+        if not self.model_.has_likelihood:
+            have = [name for name in models.available() if models.get(name).has_likelihood]
             raise TypeError(
                 f"model {self.model!r} has no exact likelihood; families with one: "
                 f"{', '.join(have)}"
