@@ -6,15 +6,24 @@ counters, learning rates and the history are JSON. No pickle anywhere.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
 from genbalance.files import ModelFileError, load_bundle, save_bundle
+from genbalance.training.stabilizers import EMA
+from genbalance.training.state import History
 
 if TYPE_CHECKING:
     from genbalance.models.base import GenerativeModel
-    from genbalance.training.trainer import History, Trainer
+
+
+class TrainingRun(Protocol):
+    """The parts of a running trainer a checkpoint saves besides the model: the EMA shadows
+    and the trainer's random generator (so that a resumed run draws the same batches)."""
+
+    emas: dict[str, EMA]
+    generator: torch.Generator
 
 
 def _optimizer_to_flat(prefix: str, opt: torch.optim.Optimizer, tensors: dict, meta: dict) -> None:
@@ -47,7 +56,7 @@ def _optimizer_from_flat(
 
 
 def save_checkpoint(
-    path, model: GenerativeModel, trainer: Trainer, step: int, history: History
+    path, model: GenerativeModel, trainer: TrainingRun, step: int, history: History
 ) -> None:
     tensors = {f"model.{k}": v for k, v in model.state_tensors().items()}
     meta: dict = {
@@ -67,9 +76,7 @@ def save_checkpoint(
     save_bundle(path, meta, tensors)
 
 
-def load_checkpoint(path, model: GenerativeModel, trainer: Trainer) -> tuple[int, History]:
-    from genbalance.training.trainer import History
-
+def load_checkpoint(path, model: GenerativeModel, trainer: TrainingRun) -> tuple[int, History]:
     meta, tensors = load_bundle(path)
     if meta.get("kind") != "checkpoint":
         raise ModelFileError(f"{path}: not a training checkpoint")

@@ -52,9 +52,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from genbalance.training.state import History
+
 if TYPE_CHECKING:
-    from genbalance.models.base import GenerativeModel
-    from genbalance.training.trainer import History, StepContext, Trainer
+    from genbalance.models.base import GenerativeModel, StepContext
 
 ACCOUNTANTS = ("rdp", "prv")
 # the largest number of private steps searched when working out how far a budget reaches
@@ -451,8 +452,11 @@ class PrivateTraining:
         }
 
     # -------------------------------------------------------------- batches and labels
-    def next_batch(self, trainer: Trainer, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor]:
-        """A Poisson-sampled batch of real rows (each row in with probability q).
+    def next_batch(
+        self, X: torch.Tensor, y: torch.Tensor, device: torch.device, ctx: StepContext
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A Poisson-sampled batch of the rows ``X``, ``y`` (each row in with probability q),
+        moved to ``device``.
 
         An empty draw still costs a private step: the private optimisers take a noise-only
         step (as Opacus does for empty batches), then a new batch is drawn.
@@ -462,8 +466,7 @@ class PrivateTraining:
             mask = torch.rand(self.n_rows, generator=self.generator) < self.sample_rate
             idx = mask.nonzero().squeeze(1)
             if idx.numel() > 0:
-                device = trainer._device
-                return trainer._X[idx].to(device), trainer._y[idx].to(device)
+                return X[idx].to(device), y[idx].to(device)
             # the noise step plus the rest of this trainer step (at most per_step updates)
             # must still fit in the budget; the trainer checked only the step's own updates
             if self.steps + 1 + self.per_step > self.max_steps:

@@ -13,7 +13,7 @@ import copy
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from genbalance.models.base import GenerativeModel
 from genbalance.training.dp import BudgetSpent
 from genbalance.training.sources import SAMPLING, ClassBatchSampler
 from genbalance.training.stabilizers import EMA
+from genbalance.training.state import History
 
 
 class NonFiniteError(FloatingPointError):
@@ -102,29 +103,6 @@ class TrainerConfig:
             from genbalance.training.dp import DPConfig
 
             self.privacy = DPConfig.coerce(self.privacy)
-
-
-@dataclass
-class History:
-    """Per-step metrics (losses, grad norms, D(x)/D(G(z))) and training events."""
-
-    steps: list[dict[str, float]] = field(default_factory=list)
-    events: list[str] = field(default_factory=list)
-    rollbacks: int = 0
-    stopped_early: str | None = None
-    seconds: float = 0.0
-    health: dict[str, Any] = field(default_factory=dict)
-    privacy: dict[str, Any] = field(default_factory=dict)  # epsilon spent etc. (DP training)
-
-    def series(self, key: str) -> list[float]:
-        return [s[key] for s in self.steps if key in s]
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> History:
-        return cls(**d)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -216,7 +194,9 @@ class Trainer:
     # ------------------------------------------------------------------ batches
     def _next_batch(self, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor]:
         if self._dp is not None:
-            return self._dp.next_batch(self, ctx)  # Poisson sampling of the whole table
+            return self._dp.next_batch(
+                self._X, self._y, self._device, ctx
+            )  # Poisson sampling of the whole table
         if self._source is not None:
             xb, classes = self._source.next_batch(self._batch_size, self.generator)
             weight = self._source.class_weight
