@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from genbalance.data.kinds import categorical_by_default
 from genbalance.data.tables import table_format
 from genbalance.files import file_mode, fsync_dir
 from genbalance.utils import parse_bytes
@@ -234,10 +235,8 @@ def scan_table(
             series = chunk[col]
             if series.isna().any():
                 has_missing.add(col)
-            text_like = not (
-                pd.api.types.is_integer_dtype(series.dtype)
-                or pd.api.types.is_float_dtype(series.dtype)
-            )
+            # categorical by the library's rule, or a dtype it refuses (the encoder says so later)
+            text_like = categorical_by_default(series.dtype) is not False
             if col in dropped or not (text_like or (track_values and col in track_values)):
                 continue
             seen = values.setdefault(col, set())

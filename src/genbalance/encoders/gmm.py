@@ -24,6 +24,7 @@ proxy changes by less than ``tol``; the loop ends when every column has converge
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from scipy.special import digamma
@@ -32,6 +33,7 @@ __all__ = ["fit_mixtures"]
 
 _REG = 1e-6  # added to every variance (as scikit-learn's reg_covar)
 _SIGMA_FLOOR = 1e-6
+_BETA0, _NU0 = 1.0, 1.0  # Normal-Gamma prior: one pseudo-observation, one degree of freedom
 
 
 def _pack(samples: Sequence[np.ndarray], n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -96,7 +98,9 @@ def _kmeans_pp(
     return centres
 
 
-def _lloyd(x: np.ndarray, w: np.ndarray, centres: np.ndarray, active: np.ndarray, n_iter: int):
+def _lloyd(
+    x: np.ndarray, w: np.ndarray, centres: np.ndarray, active: np.ndarray, n_iter: int
+) -> np.ndarray:
     """A few weighted k-means steps; returns hard responsibilities (columns, rows, k)."""
     k_max = centres.shape[1]
     for it in range(n_iter + 1):
@@ -137,7 +141,7 @@ def fit_mixtures(
         (exact count, mean and variance per bin); the cost no longer grows with its length.
 
     Returns one ``(means, stds, weights)`` triple per column, sorted by mean (the contract of
-    ``tabular._fit_mixture``).
+    :func:`genbalance.encoders.numeric.fit_mixture`).
     """
     if len(samples) == 0:
         return []
@@ -147,87 +151,148 @@ def fit_mixtures(
     if n_comp.shape != (len(samples),) or (n_comp < 1).any():
         raise ValueError("n_components must be >= 1, one per column")
     x, w, v = _pack(samples, n_bins)
-    n_cols = x.shape[0]
     k_max = int(n_comp.max())
     active = np.arange(k_max)[None, :] < n_comp[:, None]  # (C, K)
     rng = np.random.default_rng(seed)
-
-    # priors (scikit-learn's defaults in 1-D); the model is affine-equivariant, so every column
-    # is standardised by its own mean and std first (well-conditioned sums), and undone after
-    n_tot = w.sum(1)  # (C,)
-    mean0 = (w * x).sum(1) / n_tot
-    var0 = (w * ((x - mean0[:, None]) ** 2 + v)).sum(1) / n_tot + _REG
-    sd0 = np.sqrt(var0)
-    x = (x - mean0[:, None]) / sd0[:, None]
-    v = v / var0[:, None]
-    reg = (_REG / var0)[:, None]
-    beta0, nu0 = 1.0, 1.0
+    scaled = _Scaled.of(x, w, v)
+    x, v = scaled.x, scaled.v
     # per-point features: E-step log-densities and M-step moments are both matrix products
     feats = np.stack([np.ones_like(x), x, x * x + v], axis=2)  # (C, N, 3)
     wfeats = np.swapaxes(feats * w[:, :, None], 1, 2)  # (C, 3, N)
-
     resp = _lloyd(x, w, _kmeans_pp(x, w, k_max, n_comp, rng), active, kmeans_iter)
+    state = _variational_em(feats, wfeats, w, scaled, resp, active, concentration, max_iter, tol)
+    return _kept_modes(state, active, scaled, weight_min)
+
+
+class _Scaled(NamedTuple):
+    """Packed columns standardised by their own mean and std, and how to undo it.
+
+    The model is affine-equivariant, so standardising first only makes the sums
+    well-conditioned; the priors are scikit-learn's defaults in 1-D on the standardised data.
+    """
+
+    x: np.ndarray
+    v: np.ndarray
+    n_tot: np.ndarray  # (C,) total weight per column
+    mean0: np.ndarray
+    var0: np.ndarray
+    sd0: np.ndarray
+    reg: np.ndarray  # (C, 1) _REG in standardised units
+
+    @classmethod
+    def of(cls, x: np.ndarray, w: np.ndarray, v: np.ndarray) -> _Scaled:
+        """Standardise packed values ``x`` (weights ``w``, within-point variances ``v``)."""
+        n_tot = w.sum(1)  # (C,)
+        mean0 = (w * x).sum(1) / n_tot
+        var0 = (w * ((x - mean0[:, None]) ** 2 + v)).sum(1) / n_tot + _REG
+        sd0 = np.sqrt(var0)
+        x = (x - mean0[:, None]) / sd0[:, None]
+        v = v / var0[:, None]
+        reg = (_REG / var0)[:, None]
+        return cls(x, v, n_tot, mean0, var0, sd0, reg)
+
+
+def _variational_em(
+    feats: np.ndarray,
+    wfeats: np.ndarray,
+    w: np.ndarray,
+    scaled: _Scaled,
+    resp: np.ndarray,
+    active: np.ndarray,
+    concentration: float,
+    max_iter: int,
+    tol: float,
+) -> tuple[np.ndarray, ...]:
+    """Mean-field EM until every column's bound proxy settles; the posterior parameters.
+
+    A column that has converged keeps its parameters while the others go on, so its result
+    does not depend on which other columns it was fitted with.
+    """
+    n_cols = feats.shape[0]
     converged = np.zeros(n_cols, dtype=bool)
     prev_bound = np.full(n_cols, -np.inf)
     state = None
     for _ in range(max_iter):
-        # ---- M-step: posterior parameters from the weighted moments of each component
-        moments = wfeats @ resp  # (C, 3, K): sum r w, sum r w x, sum r w (x^2 + v)
-        nk = moments[:, 0] + 10 * np.finfo(np.float64).eps
-        xbar = moments[:, 1] / nk
-        sk = np.maximum(moments[:, 2] / nk - xbar * xbar, 0.0) + reg
-        beta = beta0 + nk
-        m = nk * xbar / beta  # the mean prior is 0 after standardising
-        nu = nu0 + nk
-        w_inv = 1.0 + nk * sk + beta0 * nk / beta * xbar * xbar
-        # stick-breaking posterior Beta(a, b) over the active components
-        nk_act = np.where(active, nk, 0.0)
-        tail = np.cumsum(nk_act[:, ::-1], axis=1)[:, ::-1] - nk_act  # sum_{j>k} N_j
-        a = 1.0 + nk_act
-        b = concentration + tail
-        new_state = (nk_act, m, w_inv, nu, beta, a, b)
+        new_state = _m_step(wfeats, resp, active, scaled.reg, concentration)
         if state is not None:  # frozen columns keep their converged parameters
             new_state = tuple(
                 np.where(converged[:, None], old, new)
                 for old, new in zip(state, new_state, strict=True)
             )
         state = new_state
-        nk_act, m, w_inv, nu, beta, a, b = state
         if converged.all():
             break
-        # ---- E-step: responsibilities from expected log-weights and log-densities
-        dg_ab = digamma(a + b)
-        e_log_v = digamma(a) - dg_ab
-        e_log_1mv = digamma(b) - dg_ab
-        e_log_pi = e_log_v + np.concatenate(
-            [np.zeros((n_cols, 1)), np.cumsum(e_log_1mv, axis=1)[:, :-1]], axis=1
-        )
-        e_log_prec = digamma(0.5 * nu) + np.log(2.0 / w_inv)
-        prec = nu / w_inv
-        # log rho = c0 + c1 x + c2 (x^2 + v), from -prec/2 ((x - m)^2 + v)
-        c0 = e_log_pi + 0.5 * e_log_prec - 0.5 / beta - 0.5 * prec * m * m
-        coef = np.stack([np.where(active, c0, -np.inf), prec * m, -0.5 * prec], axis=1)
-        log_rho = feats @ np.where(
-            active[:, None, :],
-            coef,
-            np.stack([np.full_like(c0, -np.inf), np.zeros_like(c0), np.zeros_like(c0)], axis=1),
-        )
-        top = log_rho.max(2, keepdims=True)
-        np.subtract(log_rho, top, out=log_rho)
-        np.exp(log_rho, out=log_rho)
-        total = log_rho.sum(2, keepdims=True)
-        resp = np.divide(log_rho, total, out=log_rho)
-        bound = (w * (np.log(total[:, :, 0]) + top[:, :, 0])).sum(1) / n_tot
+        resp, log_norm = _e_step(feats, state, active)
+        bound = (w * log_norm).sum(1) / scaled.n_tot
         converged |= np.abs(bound - prev_bound) < tol
         prev_bound = bound
+    return state
 
+
+def _m_step(
+    wfeats: np.ndarray, resp: np.ndarray, active: np.ndarray, reg: np.ndarray, concentration: float
+) -> tuple[np.ndarray, ...]:
+    """Posterior parameters ``(nk, m, w_inv, nu, beta, a, b)`` from the weighted moments."""
+    moments = wfeats @ resp  # (C, 3, K): sum r w, sum r w x, sum r w (x^2 + v)
+    nk = moments[:, 0] + 10 * np.finfo(np.float64).eps
+    xbar = moments[:, 1] / nk
+    sk = np.maximum(moments[:, 2] / nk - xbar * xbar, 0.0) + reg
+    beta = _BETA0 + nk
+    m = nk * xbar / beta  # the mean prior is 0 after standardising
+    nu = _NU0 + nk
+    w_inv = 1.0 + nk * sk + _BETA0 * nk / beta * xbar * xbar
+    # stick-breaking posterior Beta(a, b) over the active components
+    nk_act = np.where(active, nk, 0.0)
+    tail = np.cumsum(nk_act[:, ::-1], axis=1)[:, ::-1] - nk_act  # sum_{j>k} N_j
+    a = 1.0 + nk_act
+    b = concentration + tail
+    return (nk_act, m, w_inv, nu, beta, a, b)
+
+
+def _e_step(
+    feats: np.ndarray, state: tuple[np.ndarray, ...], active: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Responsibilities from expected log-weights and log-densities, and the log-normaliser
+    per point (the bound proxy is its weighted mean)."""
+    _, m, w_inv, nu, beta, a, b = state
+    n_cols = feats.shape[0]
+    dg_ab = digamma(a + b)
+    e_log_v = digamma(a) - dg_ab
+    e_log_1mv = digamma(b) - dg_ab
+    e_log_pi = e_log_v + np.concatenate(
+        [np.zeros((n_cols, 1)), np.cumsum(e_log_1mv, axis=1)[:, :-1]], axis=1
+    )
+    e_log_prec = digamma(0.5 * nu) + np.log(2.0 / w_inv)
+    prec = nu / w_inv
+    # log rho = c0 + c1 x + c2 (x^2 + v), from -prec/2 ((x - m)^2 + v)
+    c0 = e_log_pi + 0.5 * e_log_prec - 0.5 / beta - 0.5 * prec * m * m
+    coef = np.stack([np.where(active, c0, -np.inf), prec * m, -0.5 * prec], axis=1)
+    log_rho = feats @ np.where(
+        active[:, None, :],
+        coef,
+        np.stack([np.full_like(c0, -np.inf), np.zeros_like(c0), np.zeros_like(c0)], axis=1),
+    )
+    top = log_rho.max(2, keepdims=True)
+    np.subtract(log_rho, top, out=log_rho)
+    np.exp(log_rho, out=log_rho)
+    total = log_rho.sum(2, keepdims=True)
+    resp = np.divide(log_rho, total, out=log_rho)
+    return resp, np.log(total[:, :, 0]) + top[:, :, 0]
+
+
+def _kept_modes(
+    state: tuple[np.ndarray, ...], active: np.ndarray, scaled: _Scaled, weight_min: float
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Means, stds and weights per column in data units, light components dropped."""
+    _, m, w_inv, nu, _, a, b = state
+    n_cols = m.shape[0]
     # expected stick-breaking weights, as scikit-learn reports them
     frac = a / (a + b)
     rest = np.concatenate([np.ones((n_cols, 1)), np.cumprod(1.0 - frac, axis=1)[:, :-1]], axis=1)
     weights = np.where(active, frac * rest, 0.0)
     weights = weights / weights.sum(1, keepdims=True)
-    m = m * sd0[:, None] + mean0[:, None]
-    var = w_inv / nu * var0[:, None]
+    m = m * scaled.sd0[:, None] + scaled.mean0[:, None]
+    var = w_inv / nu * scaled.var0[:, None]
     out = []
     for i in range(n_cols):
         wi = weights[i]

@@ -1,43 +1,62 @@
 """Shared column handling for the metrics: which columns are categorical, how values compare.
 
 Every metric must agree on what a column *is*, otherwise a score computed by fidelity and one
-computed by privacy would silently look at different data. This module is that single answer.
+computed by privacy would silently look at different data. This module is that single answer
+for the metrics; the rules themselves live lower down and are re-exported here:
+:func:`genbalance.data.kinds.resolve_categorical` (which columns are categorical),
+:mod:`genbalance.encoders.onehot` (how values compare and how tables are one-hot + scaled) and
+:func:`genbalance.data.validation.check_columns` (the "same columns" check).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, RobustScaler, StandardScaler
 
-from genbalance.schema import resolve_categorical
+from genbalance.data.kinds import resolve_categorical
+from genbalance.data.validation import check_columns
+from genbalance.encoders.onehot import (
+    MISSING_TOKEN,
+    OneHotScaler,
+    ScalerName,
+    as_category_strings,
+    as_numbers,
+    normalise_frame,
+    one_hot_scaler,
+)
 
-#: Stands in for a missing categorical value, so that "missing" is one category of its own.
-MISSING_TOKEN = "__genbalance_missing__"
+__all__ = [
+    "MISSING_TOKEN",
+    "CategoricalSpec",
+    "ScalerName",
+    "as_category_strings",
+    "as_numbers",
+    "check_same_columns",
+    "encode_pair",
+    "make_encoder",
+    "normalise_frame",
+    "split_columns",
+]
 
-ScalerName = Literal["minmax", "robust", "standard"]
 #: What ``categorical_features`` accepts: None/"auto", names, positions or a boolean mask.
 CategoricalSpec = Any
 
 
-def check_same_columns(real: pd.DataFrame, synthetic: pd.DataFrame) -> None:
-    """Refuse frames whose columns differ, naming the culprits (metrics would be meaningless)."""
-    for name, frame in (("real", real), ("synthetic", synthetic)):
+def check_same_columns(
+    real: pd.DataFrame, synthetic: pd.DataFrame, names: tuple[str, str] = ("real", "synthetic")
+) -> None:
+    """Refuse frames whose columns differ, naming the culprits (metrics would be meaningless).
+
+    ``names`` are how the two frames are called in the message (the caller's argument names).
+    """
+    for name, frame in zip(names, (real, synthetic), strict=True):
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(f"`{name}` must be a pandas DataFrame, got {type(frame).__name__}.")
-    missing = [c for c in real.columns if c not in synthetic.columns]
-    extra = [c for c in synthetic.columns if c not in real.columns]
-    if missing or extra:
-        raise ValueError(
-            "real and synthetic data must have the same columns; "
-            f"missing from synthetic: {missing}, not in real: {extra}."
-        )
+    check_columns(synthetic, list(real.columns), f"`{names[1]}`", f"`{names[0]}`")
 
 
 def _is_time(series: pd.Series) -> bool:
@@ -51,7 +70,7 @@ def split_columns(
 ) -> tuple[list[Any], list[Any]]:
     """Return ``(numeric, categorical)`` column names, in frame order.
 
-    The rule is the library's one rule, :func:`genbalance.schema.resolve_categorical`: text,
+    The rule is the library's one rule, :func:`genbalance.data.kinds.resolve_categorical`: text,
     ``category`` and boolean columns are always categorical; numeric columns become
     categorical only when named (or given by position / boolean mask) in
     ``categorical_features``. ``None`` or ``"auto"`` means the automatic rule alone. Metrics
@@ -70,79 +89,15 @@ def split_columns(
     return numeric, categorical
 
 
-def as_category_strings(series: pd.Series) -> pd.Series:
-    """Map values to comparable strings; NaN becomes its own category.
-
-    Numbers go through float first so that ``1`` (int column) and ``1.0`` (a float column that
-    gained a NaN) are the same category in real and synthetic data.
-    """
-    values = series
-    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        values = values.astype("float64")
-    mask = values.isna().to_numpy()
-    out = values.astype("object").astype(str).to_numpy(dtype=object)
-    out[mask] = MISSING_TOKEN
-    return pd.Series(out, index=series.index, name=series.name, dtype=object)
-
-
-def as_numbers(series: pd.Series) -> pd.Series:
-    """Map a numeric-like column (numbers, booleans, datetimes) to float64, NaN kept."""
-    if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        mask = series.isna().to_numpy()
-        stamps = series.to_numpy(dtype="datetime64[ns]").view("int64").astype("float64")
-        stamps[mask] = np.nan
-        return pd.Series(stamps, index=series.index, name=series.name)
-    if pd.api.types.is_timedelta64_dtype(series.dtype):
-        return series.dt.total_seconds()
-    try:
-        return series.astype("float64")
-    except (TypeError, ValueError) as err:
-        raise ValueError(
-            f"column {series.name!r} was treated as numeric but holds values that are not "
-            "numbers; list it in `categorical_features`."
-        ) from err
-
-
-def normalise_frame(
-    frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str]
-) -> pd.DataFrame:
-    """Return a copy with numeric columns as float64 and categorical ones as plain strings."""
-    data = {c: as_numbers(frame[c]) for c in numeric}
-    data.update({c: as_category_strings(frame[c]) for c in categorical})
-    return pd.DataFrame(data, index=frame.index)[list(numeric) + list(categorical)]
-
-
-def _scaler(name: ScalerName) -> MinMaxScaler | RobustScaler | StandardScaler:
-    if name == "minmax":
-        return MinMaxScaler()
-    if name == "robust":
-        return RobustScaler()
-    if name == "standard":
-        return StandardScaler()
-    raise ValueError(f"scaler must be 'minmax', 'robust' or 'standard', got {name!r}.")
-
-
 def make_encoder(
     numeric: Sequence[str], categorical: Sequence[str], scaler: ScalerName = "minmax"
 ) -> ColumnTransformer:
     """One-hot + scaled features for frames already passed through :func:`normalise_frame`.
 
     Numeric NaN is imputed with the median plus an indicator column, so "missing" stays
-    visible to classifiers and distances. Unknown categories at transform time encode as all
-    zeros rather than failing, because synthetic data may invent categories.
+    visible to classifiers and distances (:func:`genbalance.encoders.onehot.one_hot_scaler`).
     """
-    numeric_pipe = Pipeline(
-        [
-            ("impute", SimpleImputer(strategy="median", add_indicator=True)),
-            ("scale", _scaler(scaler)),
-        ]
-    )
-    one_hot = OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float64)
-    return ColumnTransformer(
-        [("num", numeric_pipe, list(numeric)), ("cat", one_hot, list(categorical))],
-        remainder="drop",
-        sparse_threshold=0.0,
-    )
+    return one_hot_scaler(numeric, categorical, scaler, missing="indicator")
 
 
 def encode_pair(
@@ -151,13 +106,15 @@ def encode_pair(
     categorical_features: CategoricalSpec = None,
     scaler: ScalerName = "minmax",
 ) -> list[np.ndarray]:
-    """Fit the encoder on ``fit_on`` and return encoded ``[fit_on, *others]`` as float arrays."""
+    """Fit the encoder on ``fit_on`` and return encoded ``[fit_on, *others]`` as float arrays.
+
+    A thin entry point to :class:`genbalance.encoders.onehot.OneHotScaler` with the metrics'
+    column rule (:func:`split_columns`) and missing-value policy (``"indicator"``).
+    """
     numeric, categorical = split_columns(fit_on, categorical_features)
-    encoder = make_encoder(numeric, categorical, scaler)
-    first = normalise_frame(fit_on, numeric, categorical)
-    encoded = [np.asarray(encoder.fit_transform(first), dtype=np.float64)]
-    for frame in others:
-        check_same_columns(fit_on, frame)
-        norm = normalise_frame(frame, numeric, categorical)
-        encoded.append(np.asarray(encoder.transform(norm), dtype=np.float64))
+    encoder = OneHotScaler(numeric, categorical, scaler, missing="indicator")
+    encoded = [encoder.fit_transform(fit_on)]
+    for i, frame in enumerate(others):
+        check_same_columns(fit_on, frame, ("fit_on", f"others[{i}]"))
+        encoded.append(encoder.transform(frame))
     return encoded

@@ -145,7 +145,7 @@ def correlation_similarity(
 
 
 def _check_pair(real_pair: pd.DataFrame, synth_pair: pd.DataFrame) -> None:
-    check_same_columns(real_pair, synth_pair)
+    check_same_columns(real_pair, synth_pair, ("real_pair", "synth_pair"))
     if real_pair.shape[1] != 2:
         raise ValueError(f"expected a frame with exactly two columns, got {real_pair.shape[1]}.")
 

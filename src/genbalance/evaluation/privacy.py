@@ -83,8 +83,11 @@ def dcr(
     - ``holdout_dcr_median``: median distance from holdout rows to the training rows, the
       scale a fresh real sample would show.
     """
-    check_same_columns(real_train, synth)
-    others = [synth] if holdout is None else [synth, holdout]
+    check_same_columns(real_train, synth, ("real_train", "synth"))
+    others = [synth]
+    if holdout is not None:
+        check_same_columns(real_train, holdout, ("real_train", "holdout"))
+        others.append(holdout)
     encoded = encode_pair(real_train, others, categorical_features, scaler="robust")
     train_x, synth_x = encoded[0], encoded[1]
     dist = _nearest(train_x, synth_x, 2, batch_size)
@@ -132,8 +135,9 @@ def membership_inference(
     0.5 = no leak, 1 = every member identified), ``advantage`` (max TPR - FPR),
     ``member_dcr_median``, ``non_member_dcr_median``, ``n_members`` and ``n_non_members``.
     """
-    check_same_columns(real_train, real_holdout)
+    check_same_columns(real_train, real_holdout, ("real_train", "real_holdout"))
     _, categorical = split_columns(real_train, categorical_features)  # kinds from real data
+    check_same_columns(real_train, synth, ("real_train", "synth"))
     synth_x, train_x, hold_x = encode_pair(
         synth, [real_train, real_holdout], categorical, scaler="robust"
     )
@@ -193,7 +197,7 @@ def _copy_mask(
     categorical_features: CategoricalSpec,
     decimals: int | None,
 ) -> np.ndarray:
-    check_same_columns(real_train, synth)
+    check_same_columns(real_train, synth, ("real_train", "synth"))
     train_h, split = training_row_hashes(real_train, categorical_features, decimals)
     return np.isin(row_hashes_like(synth[list(real_train.columns)], split, decimals), train_h)
 

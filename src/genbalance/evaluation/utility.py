@@ -95,11 +95,15 @@ def _roc_auc(y_true: np.ndarray, proba: np.ndarray, labels: np.ndarray) -> float
 
 
 def _prepare(
-    frames: list[pd.DataFrame], categorical_features: CategoricalSpec
+    frames: list[pd.DataFrame], names: list[str], categorical_features: CategoricalSpec
 ) -> tuple[list[pd.DataFrame], list[str], list[str]]:
+    """The frames with the first one's column order, and the column split of the first one.
+
+    ``names`` (the caller's argument names) say which frame lacks which columns on a mismatch.
+    """
     first = frames[0]
-    for other in frames[1:]:
-        check_same_columns(first, other)
+    for other, name in zip(frames[1:], names[1:], strict=True):
+        check_same_columns(first, other, (names[0], name))
     numeric, categorical = split_columns(first, categorical_features)
     cols = list(first.columns)
     return [f[cols] for f in frames], numeric, categorical
@@ -121,7 +125,9 @@ def tstr(
     ``"mean"`` row, columns ``classifier, balanced_accuracy, macro_f1, roc_auc`` (ROC-AUC is
     binary, or macro one-vs-rest for more than two classes).
     """
-    (synth_X, real_X), numeric, categorical = _prepare([synth_X, real_X], categorical_features)
+    (synth_X, real_X), numeric, categorical = _prepare(
+        [synth_X, real_X], ["synth_X", "real_X"], categorical_features
+    )
     sy = _as_labels(synth_y, len(synth_X), "synth_y")
     ry = _as_labels(real_y, len(real_X), "real_y")
     labels = np.unique(np.concatenate([sy, ry]))
@@ -187,7 +193,9 @@ def rebalancing_gain(
     (the mean over classifiers). Metrics: balanced_accuracy, minority_f1, minority_recall,
     g_mean (geometric mean of per-class recalls) and roc_auc.
     """
-    frames, numeric, categorical = _prepare([X_train, X_aug, X_test], categorical_features)
+    frames, numeric, categorical = _prepare(
+        [X_train, X_aug, X_test], ["X_train", "X_aug", "X_test"], categorical_features
+    )
     X_train, X_aug, X_test = frames
     ytr = _as_labels(y_train, len(X_train), "y_train")
     yau = _as_labels(y_aug, len(X_aug), "y_aug")
