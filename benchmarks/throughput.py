@@ -171,7 +171,7 @@ def w_gb_train(
     X, y = _load(n)
     synth = Synthesizer(
         model,
-        epochs=0,
+        epochs=None,
         batch_size=BATCH,
         random_state=0,
         device="cpu",
@@ -216,7 +216,9 @@ def w_gb_train_loop(n: int, steps: int, model: str = "gan", **_: Any) -> dict[st
     del X
     torch.manual_seed(0)
     net = models.get(model)(enc.output_dim, 2, enc.spans)
-    trainer = Trainer(epochs=0, max_steps=steps, batch_size=BATCH, device="cpu", health_check=False)
+    trainer = Trainer(
+        epochs=None, max_steps=steps, batch_size=BATCH, device="cpu", health_check=False
+    )
     with _Clock() as loop:
         trainer.fit(net, Z, labels)
     return {
@@ -237,7 +239,7 @@ def w_gb_stream(n: int, steps: int, chunk_rows: int = 100_000, **_: Any) -> dict
 
     synth = Synthesizer(
         "gan",
-        epochs=0,
+        epochs=None,
         batch_size=BATCH,
         random_state=0,
         device="cpu",

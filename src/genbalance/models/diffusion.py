@@ -48,11 +48,11 @@ DEFAULTS: dict[str, Any] = {
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "tabular": {
         "hyper": {"timesteps": 100, "hidden": [256, 256], "lr": 1e-3},
-        "trainer": {"epochs": 0, "max_steps": 4000, "batch_size": 256},
+        "trainer": {"epochs": None, "max_steps": 4000, "batch_size": 256},
     },
     "fast": {
         "hyper": {"timesteps": 50, "hidden": [128, 128], "embed_dim": 64, "lr": 2e-3},
-        "trainer": {"epochs": 0, "max_steps": 1000, "batch_size": 256},
+        "trainer": {"epochs": None, "max_steps": 1000, "batch_size": 256},
     },
 }
 
@@ -136,15 +136,12 @@ class TabDDPM(GenerativeModel):
     """Gaussian + multinomial diffusion conditioned on the class (family ``"diffusion"``)."""
 
     family = "diffusion"
+    defaults = DEFAULTS
+    display_name = "diffusion"
 
     @classmethod
     def validate_hyper(cls, hyper: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(hyper) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(
-                f"unknown diffusion settings {sorted(unknown)}; accepted: {sorted(DEFAULTS)}"
-            )
-        h = {**DEFAULTS, **hyper}
+        h = cls.with_defaults(hyper)
         if int(h["timesteps"]) != h["timesteps"] or int(h["timesteps"]) < 2:
             raise ValueError(f"timesteps must be an integer >= 2, got {h['timesteps']!r}")
         h["timesteps"] = int(h["timesteps"])

@@ -73,7 +73,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "lr": 1e-2,
             "lr_decay": 0.9,
         },
-        "trainer": {"epochs": 0, "max_steps": 2000, "batch_size": 128, "grad_clip": 10.0},
+        "trainer": {"epochs": None, "max_steps": 2000, "batch_size": 128, "grad_clip": 10.0},
     },
     "pcd": {
         "hyper": {
@@ -85,7 +85,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "lr": 1e-2,
             "lr_decay": 0.99,
         },
-        "trainer": {"epochs": 0, "max_steps": 4000, "batch_size": 128, "grad_clip": 10.0},
+        "trainer": {"epochs": None, "max_steps": 4000, "batch_size": 128, "grad_clip": 10.0},
     },
 }
 
@@ -118,16 +118,13 @@ class RBM(GenerativeModel):
     """Conditional RBM trained with PCD-k or CD-k (family ``"rbm"``)."""
 
     family = "rbm"
+    defaults = DEFAULTS
+    display_name = "RBM"
     health_rows = 512  # Gibbs chains with burn-in
 
     @classmethod
     def validate_hyper(cls, hyper: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(hyper) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(
-                f"unknown RBM settings {sorted(unknown)}; accepted: {sorted(DEFAULTS)}"
-            )
-        h = {**DEFAULTS, **hyper}
+        h = cls.with_defaults(hyper)
         if h["visible"] not in VISIBLE:
             raise ValueError(f"visible={h['visible']!r} is not one of {', '.join(VISIBLE)}")
         if h["method"] not in METHODS:

@@ -42,24 +42,38 @@ Trade-offs and limits, stated plainly:
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import warnings
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
-from torch import nn
 
+from genbalance.training.accountant import (
+    ACCOUNTANTS,
+    epsilon_spent,
+    max_private_steps,
+    noise_for_budget,
+)
+from genbalance.training.dp_model import prepare_model
+from genbalance.training.sources import epoch_steps
 from genbalance.training.state import History
 
 if TYPE_CHECKING:
-    from genbalance.models.base import GenerativeModel, StepContext
+    from genbalance.models.base import GenerativeModel
 
-ACCOUNTANTS = ("rdp", "prv")
-# the largest number of private steps searched when working out how far a budget reaches
-_MAX_STEPS = 10_000_000
+# the accountant and the model checks live in their own modules; their names stay here too
+__all__ = [
+    "ACCOUNTANTS",
+    "BudgetSpent",
+    "DPConfig",
+    "PoissonSource",
+    "PrivateTraining",
+    "epsilon_spent",
+    "max_private_steps",
+    "noise_for_budget",
+    "prepare_model",
+]
 
 
 @dataclass(frozen=True)
@@ -133,208 +147,9 @@ class DPConfig:
         return asdict(self)
 
 
-def _require_opacus():
-    try:
-        import opacus  # noqa: F401
-    except ImportError:  # pragma: no cover - opacus is a dependency
-        raise ImportError(
-            "differentially private training needs Opacus: pip install 'genbalance[privacy]' "
-            "(or pip install opacus)"
-        ) from None
-
-
-def _accountant(kind: str):
-    from opacus.accountants.utils import create_accountant
-
-    return create_accountant(mechanism=kind)
-
-
-# RDP orders searched when converting to (epsilon, delta): Opacus's defaults stop at 63, which
-# is too low for the large noise multipliers of small budgets (a valid but loose bound, and a
-# warning); more orders only ever tighten the bound.
-_RDP_ALPHAS = [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64)) + list(range(64, 257, 16))
-
-
-@functools.lru_cache(maxsize=256)
-def _rdp_per_step(noise_multiplier: float, sample_rate: float) -> tuple[float, ...]:
-    """RDP of one Poisson-subsampled Gaussian step at every order (it adds up over steps)."""
-    from opacus.accountants.analysis.rdp import compute_rdp
-
-    return tuple(
-        compute_rdp(q=sample_rate, noise_multiplier=noise_multiplier, steps=1, orders=_RDP_ALPHAS)
-    )
-
-
-def _rdp_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float) -> float:
-    from opacus.accountants.analysis.rdp import get_privacy_spent
-
-    rdp = np.asarray(_rdp_per_step(float(noise_multiplier), float(sample_rate))) * steps
-    with warnings.catch_warnings():  # "optimal order is the largest alpha": still a valid bound
-        warnings.simplefilter("ignore")
-        eps, _ = get_privacy_spent(orders=_RDP_ALPHAS, rdp=rdp, delta=delta)
-    return float(eps)
-
-
-def epsilon_spent(
-    kind: str, noise_multiplier: float, sample_rate: float, steps: int, delta: float
-) -> float:
-    """Epsilon after ``steps`` Poisson-subsampled Gaussian steps (0 for no steps)."""
-    if steps <= 0:
-        return 0.0
-    if kind == "rdp":
-        return _rdp_epsilon(noise_multiplier, sample_rate, int(steps), delta)
-    acc = _accountant(kind)
-    acc.history = [(noise_multiplier, sample_rate, int(steps))]
-    return float(acc.get_epsilon(delta=delta))
-
-
-def noise_for_budget(
-    kind: str, epsilon: float, delta: float, sample_rate: float, steps: int
-) -> float:
-    """The smallest noise multiplier (to 1%) whose ``steps`` steps spend at most ``epsilon``."""
-
-    def eps(sigma: float) -> float:
-        return epsilon_spent(kind, sigma, sample_rate, steps, delta)
-
-    lo, hi = 0.0, 1.0
-    while eps(hi) > epsilon:
-        lo, hi = hi, hi * 2
-        if hi > 1e4:
-            raise ValueError(f"no noise multiplier up to 1e4 reaches epsilon={epsilon:g}")
-    while hi - lo > 0.01 * hi:  # invariant: eps(hi) <= epsilon
-        mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if eps(mid) <= epsilon else (mid, hi)
-    return hi
-
-
-def max_private_steps(
-    kind: str,
-    noise_multiplier: float,
-    sample_rate: float,
-    delta: float,
-    epsilon: float,
-    hint: int = 1,
-) -> int:
-    """The largest number of private steps whose epsilon stays <= ``epsilon``."""
-
-    def fits(steps: int) -> bool:
-        return epsilon_spent(kind, noise_multiplier, sample_rate, steps, delta) <= epsilon
-
-    if not fits(1):
-        return 0
-    lo, hi = 1, max(2, int(hint))
-    while fits(hi):
-        lo, hi = hi, hi * 2
-        if hi > _MAX_STEPS:
-            return _MAX_STEPS
-    while hi - lo > 1:  # invariant: fits(lo), not fits(hi)
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
-    return lo
-
-
 class BudgetSpent(Exception):
     """Raised inside a step when one more private update would exceed the target epsilon;
     the trainer stops cleanly with the model trained so far."""
-
-
-# ---------------------------------------------------------------------------- model checks
-def _incompatible_settings(hyper: dict[str, Any]) -> list[str]:
-    problems = []
-    if hyper.get("spectral_norm"):
-        problems.append(
-            "spectral_norm=True (its power iteration shares state across the rows "
-            "of a batch; set spectral_norm=False)"
-        )
-    if hyper.get("penalty", "none") != "none":
-        problems.append(
-            f"penalty={hyper['penalty']!r} (a gradient penalty needs a second "
-            "backward pass that per-sample gradients do not support; use "
-            "penalty='none' and a loss other than 'wgan-gp')"
-        )
-    if hyper.get("minibatch_std"):
-        problems.append("minibatch_std=True (it mixes the rows of a batch; set it False)")
-    if int(hyper.get("pac", 1)) > 1:
-        problems.append(
-            f"pac={hyper['pac']} (PacGAN packs several rows into one sample; use pac=1)"
-        )
-    return problems
-
-
-def _swap_batchnorm(module: nn.Module, prefix: str) -> list[str]:
-    """Replace every BatchNorm1d under ``module`` by a LayerNorm, in place.
-
-    The affine parameters are reused (same Parameter objects), so optimisers keep working.
-    Returns the dotted names of the swapped layers.
-    """
-    swapped = []
-    for name, child in list(module.named_children()):
-        full = f"{prefix}.{name}"
-        if isinstance(child, nn.BatchNorm1d):
-            ln = nn.LayerNorm(child.num_features, eps=child.eps, elementwise_affine=child.affine)
-            if child.affine:
-                ln.weight, ln.bias = child.weight, child.bias
-            setattr(module, name, ln)
-            swapped.append(f"{full} (BatchNorm1d({child.num_features}))")
-        else:
-            swapped += _swap_batchnorm(child, full)
-    return swapped
-
-
-def prepare_model(model: GenerativeModel) -> tuple[dict[str, tuple[str, ...]], list[str]]:
-    """Check that ``model`` can be trained privately and make it so (BatchNorm -> LayerNorm).
-
-    Returns the family's ``dp_parts`` (optimiser name -> part names) and the swapped layers.
-    """
-    _require_opacus()
-    from opacus.validators import ModuleValidator
-
-    dp_parts = getattr(model, "dp_parts", None)
-    if not dp_parts:
-        raise ValueError(
-            f"model family {model.family!r} does not support differentially private training; "
-            "privacy= is available for the 'gan' and 'vae' families"
-        )
-    problems = _incompatible_settings(model.hyper)
-    if problems:
-        raise ValueError(
-            "privacy (DP-SGD) cannot be combined with these model settings: "
-            + "; ".join(problems)
-            + ". Pick preset=None (or 'plain') and change them in model_options."
-        )
-    parts = model.parts()
-    swapped: list[str] = []
-    for names in dp_parts.values():
-        for name in names:
-            swapped += _swap_batchnorm(parts[name], name)
-    if swapped:
-        key = getattr(model, "dp_norm_setting", None)
-        if key is not None and model.hyper.get(key) == "batch":
-            model.hyper[key] = "layer"  # the saved configuration rebuilds LayerNorm
-        warnings.warn(
-            "privacy: BatchNorm mixes the rows of a batch, so per-sample gradients (and DP-SGD) "
-            f"do not exist with it; swapped these layers for LayerNorm: {', '.join(swapped)}"
-            + (f" (model setting {key} is now 'layer')" if key else ""),
-            UserWarning,
-            stacklevel=4,
-        )
-    for opt_name, names in dp_parts.items():
-        for name in names:
-            errors = ModuleValidator.validate(parts[name], strict=False)
-            if errors:
-                raise ValueError(
-                    f"privacy: part {name!r} has layers without per-sample gradients: "
-                    + "; ".join(str(e) for e in errors)
-                )
-        private = {id(p) for name in names for p in parts[name].parameters()}
-        opt = model.optimizers()[opt_name]
-        stray = [p for g in opt.param_groups for p in g["params"] if id(p) not in private]
-        if stray:
-            raise ValueError(
-                f"privacy: optimiser {opt_name!r} updates {len(stray)} parameters outside "
-                f"the private parts {list(names)}"
-            )
-    return dict(dp_parts), swapped
 
 
 # ---------------------------------------------------------------------------- the hook
@@ -352,9 +167,14 @@ class PrivateTraining:
         model: GenerativeModel,
         n_rows: int,
         batch_size: int,
-        total_steps: int,
+        total_steps: int | None,
         generator: torch.Generator,
     ) -> None:
+        if total_steps is None and config.noise_multiplier is None:
+            raise ValueError(
+                "privacy: with no step limit (epochs=None and max_steps=None) the noise cannot "
+                "be fitted to the budget; give max_steps or epochs, or set noise_multiplier"
+            )
         self.config = config
         self.model = model
         self.n_rows = int(n_rows)
@@ -368,7 +188,8 @@ class PrivateTraining:
         self.per_step = int(model.hyper.get("n_critic", 1)) if "D" in self.dp_parts else 1
         # an empty Poisson draw costs a noise-only step too: plan for the expected number
         p_empty = (1.0 - self.sample_rate) ** self.n_rows
-        self.planned = math.ceil(max(1, total_steps) * self.per_step / (1.0 - p_empty))
+        planned = 1 if total_steps is None else max(1, total_steps)  # None: a search hint
+        self.planned = math.ceil(planned * self.per_step / (1.0 - p_empty))
         if config.noise_multiplier is not None:
             self.noise_multiplier = float(config.noise_multiplier)
         else:
@@ -452,25 +273,22 @@ class PrivateTraining:
         }
 
     # -------------------------------------------------------------- batches and labels
-    def next_batch(
-        self, X: torch.Tensor, y: torch.Tensor, device: torch.device, ctx: StepContext
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """A Poisson-sampled batch of the rows ``X``, ``y`` (each row in with probability q),
-        moved to ``device``.
+    def draw(self, step: int) -> torch.Tensor:
+        """Row indices of one Poisson-sampled batch (each row in with probability q).
 
         An empty draw still costs a private step: the private optimisers take a noise-only
-        step (as Opacus does for empty batches), then a new batch is drawn.
+        step (as Opacus does for empty batches), then a new batch is drawn. ``step`` is the
+        trainer step, for the message when that noise step would overspend the budget.
         """
-        ctx.sample_weight = None
         while True:
             mask = torch.rand(self.n_rows, generator=self.generator) < self.sample_rate
             idx = mask.nonzero().squeeze(1)
             if idx.numel() > 0:
-                return X[idx].to(device), y[idx].to(device)
+                return idx
             # the noise step plus the rest of this trainer step (at most per_step updates)
             # must still fit in the budget; the trainer checked only the step's own updates
             if self.steps + 1 + self.per_step > self.max_steps:
-                raise BudgetSpent(self.stop_message(ctx.step))
+                raise BudgetSpent(self.stop_message(step))
             self._noise_only_step()
 
     def _noise_only_step(self) -> None:
@@ -535,3 +353,34 @@ class PrivateTraining:
         if self._quiet is not None:
             self._quiet.close()
             self._quiet = None
+
+
+class PoissonSource:
+    """The trainer's batch source under DP-SGD: Poisson sampling of the whole table.
+
+    A :class:`~genbalance.training.sources.BatchSource`. Class-balanced batches and class
+    weights are not offered (see the module docstring): the accountant's single sampling rate
+    ``q`` must describe every row. Draws come from the :class:`PrivateTraining` generator (the
+    trainer's own), so the ``generator`` argument of :meth:`next_batch` is that same object.
+    """
+
+    class_weight: torch.Tensor | None = None
+
+    def __init__(self, private: PrivateTraining, X: torch.Tensor, y: torch.Tensor) -> None:
+        self.private = private
+        self.X, self.y = X, y
+        self.n_rows = int(X.shape[0])
+
+    def steps_per_epoch(self, batch_size: int, world_size: int = 1) -> int:
+        """Expected batches per pass: the expected Poisson batch is ``batch_size`` rows."""
+        return epoch_steps(self.n_rows, batch_size, world_size)
+
+    def next_batch(
+        self, batch_size: int, generator: torch.Generator, step: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows and labels of one Poisson draw (its size varies around ``batch_size``)."""
+        idx = self.private.draw(step)
+        return self.X[idx], self.y[idx]
+
+    def health_data(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.X, self.y

@@ -73,7 +73,7 @@ def fit(seed: int = 0, steps: int = 700):
     torch.manual_seed(seed)
     model = models.get("diffusion")(5, 2, SPANS, **SMALL, lr=2e-3)
     trainer = Trainer(
-        epochs=0, max_steps=steps, batch_size=256, random_state=seed, health_check=False
+        epochs=None, max_steps=steps, batch_size=256, random_state=seed, health_check=False
     )
     return model, trainer.fit(model, X, y), X, y
 
@@ -170,7 +170,7 @@ def test_training_is_reproducible_and_one_kind_tables_work():
         if spans[0].activation == "softmax":
             rows = torch.arange(60)
             X = torch.cat([torch.eye(2)[rows % 2], torch.eye(4)[rows % 4]], 1)
-        Trainer(epochs=0, max_steps=3, batch_size=32, health_check=False).fit(
+        Trainer(epochs=None, max_steps=3, batch_size=32, health_check=False).fit(
             model, X, torch.arange(60) % 3
         )
         out = model.generate(torch.arange(9) % 3, torch.Generator().manual_seed(0))

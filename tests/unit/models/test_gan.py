@@ -145,10 +145,10 @@ def test_spectral_norm_keeps_each_d_layer_at_unit_top_singular_value():
         return [float(torch.linalg.matrix_norm(m.weight.detach(), ord=2)) for m in layers]
 
     on = gan(spectral_norm=True, d_hidden=[64, 32])
-    Trainer(epochs=0, max_steps=60, batch_size=64, health_check=False).fit(on, X, y)
+    Trainer(epochs=None, max_steps=60, batch_size=64, health_check=False).fit(on, X, y)
     assert all(abs(s - 1) < 0.05 for s in top_singular_values(on)), top_singular_values(on)
     off = gan(spectral_norm=False, d_hidden=[64, 32])
-    Trainer(epochs=0, max_steps=60, batch_size=64, health_check=False).fit(off, X, y)
+    Trainer(epochs=None, max_steps=60, batch_size=64, health_check=False).fit(off, X, y)
     assert max(abs(s - 1) for s in top_singular_values(off)) > 0.5
 
 
@@ -190,7 +190,7 @@ def test_instance_noise_is_annealed_to_zero():
     # in a real run the last step sees noise of at most initial / total steps
     model = gan(instance_noise=0.2)
     calls = record_inputs(model.D)
-    Trainer(epochs=0, max_steps=20, batch_size=64, health_check=False).fit(model, x, y)
+    Trainer(epochs=None, max_steps=20, batch_size=64, health_check=False).fit(model, x, y)
     last_real = calls[-3]
     assert 0 < float(torch.cdist(last_real, x).min(1).values.max()) < 0.2 / 20 * 5
 
@@ -264,7 +264,7 @@ def test_ema_and_clipping_presets_reach_the_trainer():
     assert PRESETS["stable"].trainer["ema"] and PRESETS["hinge-sn"].trainer["ema"]
     x, y = blobs(128)
     history = Trainer(
-        epochs=0, max_steps=3, batch_size=32, grad_clip=1.0, ema=0.9, health_check=False
+        epochs=None, max_steps=3, batch_size=32, grad_clip=1.0, ema=0.9, health_check=False
     ).fit(gan(), x, y)
     assert {"grad_norm_D", "grad_norm_G", "d_real", "d_fake"} <= set(history.steps[-1])
 
@@ -285,7 +285,7 @@ def test_same_seed_same_gan_other_seed_differs(loss, architecture):
             g_hidden=[8, 8, 16],
             d_hidden=[16, 8],
         )
-        Trainer(epochs=0, max_steps=4, batch_size=32, random_state=seed, health_check=False).fit(
+        Trainer(epochs=None, max_steps=4, batch_size=32, random_state=seed, health_check=False).fit(
             model, x, y
         )
         return model.state_tensors(), model.generate(y[:20], torch.Generator().manual_seed(1))
@@ -306,6 +306,6 @@ def test_device_auto_picks_cuda_only_when_available(monkeypatch):
         resolve_device("cuda")
     x, y = blobs(64)
     model = gan()
-    Trainer(epochs=0, max_steps=2, batch_size=32, health_check=False).fit(model, x, y)
+    Trainer(epochs=None, max_steps=2, batch_size=32, health_check=False).fit(model, x, y)
     assert model.device == torch.device("cpu")
     assert all(p.device.type == "cpu" for p in model.G.parameters())

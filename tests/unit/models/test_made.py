@@ -54,7 +54,9 @@ def fit(seed: int = 0, steps: int = 400):
     X, y = toy(1000, seed=0)
     torch.manual_seed(seed)  # weight initialisation draws from the global generator
     model = models.get("made")(5, 2, SPANS, hidden=[128, 128], n_mixtures=3)
-    history = Trainer(epochs=0, max_steps=steps, batch_size=256, random_state=seed).fit(model, X, y)
+    history = Trainer(epochs=None, max_steps=steps, batch_size=256, random_state=seed).fit(
+        model, X, y
+    )
     return model, history, X, y
 
 

@@ -38,7 +38,7 @@ def trained():
     torch.manual_seed(0)
     model = models.get("pixelcnn")(64, 5, [OutputSpan(64, "sigmoid")], **SMALL)
     history = Trainer(
-        epochs=0, max_steps=300, batch_size=64, random_state=0, health_check=False
+        epochs=None, max_steps=300, batch_size=64, random_state=0, health_check=False
     ).fit(model, X[train], y[train])
     return model, history, (X[train], y[train]), (X[test], y[test])
 
@@ -135,7 +135,7 @@ def test_grey_pixels_are_binarised_afresh_each_step():
         seen = []
         nll = model._nll
         model._nll = lambda x, y_, nll=nll, seen=seen: (seen.append(x.clone()), nll(x, y_))[1]
-        Trainer(epochs=0, max_steps=20, batch_size=64, random_state=0, health_check=False).fit(
+        Trainer(epochs=None, max_steps=20, batch_size=64, random_state=0, health_check=False).fit(
             model, grey, y
         )
         values = torch.cat(seen)

@@ -69,7 +69,7 @@ def fit_patterns(steps: int = 600, seed: int = 0, **hyper):
     torch.manual_seed(seed)
     model = models.get("rbm")(8, 2, BITS, **{"n_hidden": 32, **hyper})
     history = Trainer(
-        epochs=0, max_steps=steps, batch_size=128, random_state=seed, health_check=False
+        epochs=None, max_steps=steps, batch_size=128, random_state=seed, health_check=False
     ).fit(model, X, y)
     return model, history, X, y
 
@@ -153,7 +153,7 @@ def test_gaussian_bernoulli_learns_clusters_better_than_independent_gaussians():
     torch.manual_seed(0)
     model = models.get("rbm")(5, 2, spans)
     assert bool(model.gauss[:3].all()) and not bool(model.gauss[3:].any())
-    Trainer(epochs=0, max_steps=600, batch_size=128, random_state=0, health_check=False).fit(
+    Trainer(epochs=None, max_steps=600, batch_size=128, random_state=0, health_check=False).fit(
         model, X, y
     )
     labels = torch.tensor([0] * 1500 + [1] * 1500)

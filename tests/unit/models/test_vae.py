@@ -34,7 +34,7 @@ def train(conditional: bool, train_data, steps: int = 600):
     torch.manual_seed(0)
     model = models.get("vae")(6, 2, hidden=[64, 64], latent_dim=4, conditional=conditional, lr=3e-3)
     Trainer(
-        epochs=0,
+        epochs=None,
         max_steps=steps,
         batch_size=128,
         sampling="natural",

@@ -212,7 +212,7 @@ def test_checkpoints_are_checked_like_models(model_file, tmp_path):
     from genbalance.training.trainer import Trainer
 
     model = models.get("gan")(2, 2, [OutputSpan(2, "sigmoid")], g_hidden=[4], d_hidden=[4])
-    trainer = Trainer(epochs=0, max_steps=1)
+    trainer = Trainer(epochs=None, max_steps=1)
     with pytest.raises(ModelFileError, match="not a training checkpoint"):
         load_checkpoint(model_file, model, trainer)
     crafted = tmp_path / "c.ckpt"

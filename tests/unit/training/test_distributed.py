@@ -20,7 +20,7 @@ from genbalance.training import distributed
 from genbalance.training.trainer import Trainer, TrainerConfig, resolve_device
 
 STEPS = 240
-SETTINGS = {"epochs": 0, "batch_size": 64, "random_state": 0}
+SETTINGS = {"batch_size": 64, "random_state": 0}
 
 
 def _data(n: int = 400) -> tuple[pd.DataFrame, np.ndarray]:
@@ -31,7 +31,7 @@ def _data(n: int = 400) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def _synth(checkpoint: Path | None = None) -> Synthesizer:
-    options = {"max_steps": STEPS}
+    options: dict = {"epochs": None, "max_steps": STEPS}
     if checkpoint is not None:
         options.update(checkpoint_path=str(checkpoint), checkpoint_every=100)
     return Synthesizer("vae", trainer_options=options, **SETTINGS)
@@ -164,7 +164,7 @@ def test_amp_is_a_noop_with_a_warning_on_cpu():
         torch.manual_seed(0)
         model = models.get("vae")(3, 2)
         history = Trainer(
-            TrainerConfig(max_steps=5, epochs=0, device="cpu", amp=amp, health_check=False)
+            TrainerConfig(max_steps=5, epochs=None, device="cpu", amp=amp, health_check=False)
         ).fit(model, X, y)
         return model, history
 

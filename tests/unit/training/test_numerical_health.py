@@ -66,10 +66,9 @@ def test_extreme_scales_constant_and_separable_columns_train_without_nan(family)
         warnings.simplefilter("ignore")
         synth = Synthesizer(
             family,
-            epochs=0,
             random_state=0,
             model_options=SMALL[family],
-            trainer_options={"max_steps": 25, "batch_size": 32},
+            trainer_options={"epochs": None, "max_steps": 25, "batch_size": 32},
         ).fit(EXTREME, Y)
     h = synth.history_
     assert len(h.steps) == 25 and h.stopped_early is None
@@ -99,10 +98,9 @@ def test_perfectly_separable_classes_do_not_saturate_into_nan(preset):
     synth = Synthesizer(
         "gan",
         preset=preset,
-        epochs=0,
         random_state=0,
         model_options=SMALL["gan"],
-        trainer_options={"max_steps": 120, "batch_size": 30, "health_check": False},
+        trainer_options={"epochs": None, "max_steps": 120, "batch_size": 30, "health_check": False},
     ).fit(X, Y)
     assert all(math.isfinite(v) for v in _losses(synth.history_))
     assert _all_finite(synth.model_)
@@ -118,14 +116,14 @@ def test_raw_tensors_beyond_float32_are_stopped_cleanly_not_poisoned():
     y = torch.arange(40) % 2
     try:
         history = Trainer(
-            epochs=0, max_steps=20, batch_size=20, max_rollbacks=3, health_check=False
+            epochs=None, max_steps=20, batch_size=20, max_rollbacks=3, health_check=False
         ).fit(model, X, y)
         assert all(math.isfinite(v) for v in _losses(history))
     except TrainingDiverged as exc:
         assert "restored to its last good state" in str(exc)
     assert _all_finite(model)
     with pytest.raises(ValueError, match="NaN or inf"):
-        Trainer(epochs=0, max_steps=2).fit(model, torch.full((4, 3), float("inf")), y[:4])
+        Trainer(epochs=None, max_steps=2).fit(model, torch.full((4, 3), float("inf")), y[:4])
 
 
 # ------------------------------------------------------------------ resource limits
@@ -156,7 +154,7 @@ def test_memory_budget_stops_training_cleanly_with_a_usable_model():
     X, y = torch.rand(64, 3), torch.arange(64) % 2
     budget = rss_bytes() + 96 * 2**20
     history = Trainer(
-        epochs=0,
+        epochs=None,
         max_steps=500,
         batch_size=16,
         memory_budget=budget,
@@ -181,7 +179,7 @@ def test_memory_budget_settings_are_checked():
     with pytest.raises(ValueError, match="memory_check_every"):
         TrainerConfig(memory_check_every=0)
     with pytest.raises(ValueError, match="already holds before training"):
-        Trainer(epochs=0, max_steps=3, memory_budget="1MiB").fit(
+        Trainer(epochs=None, max_steps=3, memory_budget="1MiB").fit(
             _tiny_gan(), torch.rand(8, 3), torch.arange(8) % 2
         )
 
@@ -190,10 +188,14 @@ def test_memory_budget_reaches_the_trainer_from_the_synthesizer(tmp_path):
     X = pd.DataFrame({"a": R.normal(size=40), "c": R.choice(["x", "y"], 40)})
     synth = Synthesizer(
         "gan",
-        epochs=0,
         random_state=0,
         model_options=SMALL["gan"],
-        trainer_options={"max_steps": 5, "memory_budget": "64GiB", "health_check": False},
+        trainer_options={
+            "epochs": None,
+            "max_steps": 5,
+            "memory_budget": "64GiB",
+            "health_check": False,
+        },
     ).fit(X, Y[:40])
     assert len(synth.history_.steps) == 5  # a generous budget changes nothing
     path = synth.save(tmp_path / "m.safetensors")
@@ -212,7 +214,7 @@ def test_time_budget_stops_training_cleanly_with_a_usable_model():
     X, y = torch.rand(64, 3), torch.arange(64) % 2
     started = time.perf_counter()
     history = Trainer(
-        epochs=0, max_steps=10_000, batch_size=16, time_budget=0.5, health_check=False
+        epochs=None, max_steps=10_000, batch_size=16, time_budget=0.5, health_check=False
     ).fit(model, X, y)
     assert time.perf_counter() - started < 5
     assert history.stopped_early and "time budget" in history.stopped_early
@@ -222,7 +224,7 @@ def test_time_budget_stops_training_cleanly_with_a_usable_model():
 
 
 def test_finiteness_check_of_the_table_sees_every_bad_value_and_no_overflow():
-    from genbalance.training.trainer import _all_finite as table_finite
+    from genbalance.training.guards import all_finite as table_finite
 
     X = torch.zeros(50, 4)
     assert table_finite(X) and table_finite(torch.zeros(0, 4)) and table_finite(X.long())
@@ -254,5 +256,5 @@ def test_health_check_draws_no_more_rows_than_the_family_allows(monkeypatch):
     monkeypatch.setattr(model, "health_rows", 64)
     X = torch.randn(40, 4)
     y = torch.arange(40) % 2
-    Trainer(epochs=0, max_steps=3, batch_size=20, health_check=True).fit(model, X, y)
+    Trainer(epochs=None, max_steps=3, batch_size=20, health_check=True).fit(model, X, y)
     assert drawn == [64]  # 32 a class, one call

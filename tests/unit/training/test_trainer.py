@@ -126,13 +126,13 @@ def test_balanced_class_weight_undoes_natural_sampling():
 def test_trainer_feeds_balanced_batches_and_weights_to_the_model():
     X, y = imbalanced()
     model = Toy(2, 2)
-    Trainer(epochs=0, max_steps=40, batch_size=64, health_check=False).fit(model, X, y)
+    Trainer(epochs=None, max_steps=40, batch_size=64, health_check=False).fit(model, X, y)
     labels = torch.cat(model.labels)
     assert (labels == 1).float().mean().item() == pytest.approx(0.5, abs=0.06)
     assert all(w is None for w in model.weights)
     model = Toy(2, 2)
     Trainer(
-        epochs=0,
+        epochs=None,
         max_steps=5,
         batch_size=64,
         sampling="natural",
@@ -148,7 +148,7 @@ def fit_gan(seed: int, model_seed: int = 0, steps: int = 15):
     X, y = imbalanced(200, 40)
     model = small_gan(model_seed)
     Trainer(
-        epochs=0, max_steps=steps, batch_size=32, random_state=seed, ema=0.9, health_check=False
+        epochs=None, max_steps=steps, batch_size=32, random_state=seed, ema=0.9, health_check=False
     ).fit(model, X, y)
     sample = model.generate(torch.tensor([0, 1] * 20), torch.Generator().manual_seed(3))
     return weights(model), sample
@@ -169,8 +169,8 @@ def test_fit_leaves_the_global_random_state_alone(tmp_path: Path):
     expected = torch.rand(3)
     torch.manual_seed(123)
     ckpt = str(tmp_path / "c.ckpt")
-    Trainer(epochs=0, max_steps=3, batch_size=32, checkpoint_path=ckpt).fit(model, X, y)
-    Trainer(epochs=0, max_steps=5, batch_size=32, checkpoint_path=ckpt, resume=True).fit(
+    Trainer(epochs=None, max_steps=3, batch_size=32, checkpoint_path=ckpt).fit(model, X, y)
+    Trainer(epochs=None, max_steps=5, batch_size=32, checkpoint_path=ckpt, resume=True).fit(
         model, X, y
     )
     assert torch.equal(torch.rand(3), expected)
@@ -186,7 +186,7 @@ def test_time_budget_stops_training_early():
             return super().train_step(x, y, ctx)
 
     X, y = imbalanced(100, 10)
-    trainer = Trainer(epochs=0, max_steps=100000, batch_size=16, time_budget=0.3)
+    trainer = Trainer(epochs=None, max_steps=100000, batch_size=16, time_budget=0.3)
     history = trainer.fit(Slow(2, 2), X, y)
     assert history.stopped_early and "time budget" in history.stopped_early
     assert 1 <= trainer.steps_done < 100000
@@ -204,7 +204,7 @@ def test_progress_bar_mode_runs(capsys):
 def test_checkpoint_resume_continues_exactly_from_the_saved_step(tmp_path: Path):
     X, y = imbalanced(200, 40)
     ckpt = tmp_path / "run.ckpt"
-    opts = {"epochs": 0, "batch_size": 32, "random_state": 4, "ema": 0.9, "health_check": False}
+    opts = {"epochs": None, "batch_size": 32, "random_state": 4, "ema": 0.9, "health_check": False}
     straight = small_gan()
     Trainer(max_steps=24, **opts).fit(straight, X, y)
 
@@ -225,7 +225,7 @@ def test_periodic_checkpoints_and_a_mismatched_model_is_refused(tmp_path: Path):
     X, y = imbalanced(100, 10)
     ckpt = tmp_path / "ck" / "run.ckpt"
     Trainer(
-        epochs=0,
+        epochs=None,
         max_steps=6,
         batch_size=16,
         checkpoint_path=str(ckpt),
@@ -235,7 +235,7 @@ def test_periodic_checkpoints_and_a_mismatched_model_is_refused(tmp_path: Path):
     assert ckpt.exists() and [p.name for p in ckpt.parent.iterdir()] == ["run.ckpt"]
     other = models.get("gan")(2, 2, g_hidden=[16], d_hidden=[16], z_dim=4)
     with pytest.raises(ModelFileError, match="different model configuration"):
-        Trainer(epochs=0, max_steps=8, checkpoint_path=str(ckpt), resume=True).fit(other, X, y)
+        Trainer(epochs=None, max_steps=8, checkpoint_path=str(ckpt), resume=True).fit(other, X, y)
 
 
 def test_checkpoint_write_is_atomic(tmp_path: Path, monkeypatch):
@@ -244,7 +244,7 @@ def test_checkpoint_write_is_atomic(tmp_path: Path, monkeypatch):
 
     X, y = imbalanced(100, 10)
     ckpt = tmp_path / "run.ckpt"
-    cfg = {"epochs": 0, "batch_size": 16, "checkpoint_path": str(ckpt), "health_check": False}
+    cfg = {"epochs": None, "batch_size": 16, "checkpoint_path": str(ckpt), "health_check": False}
     Trainer(max_steps=3, **cfg).fit(small_gan(), X, y)
     before = ckpt.read_bytes()
 
@@ -262,7 +262,7 @@ def test_checkpoint_write_is_atomic(tmp_path: Path, monkeypatch):
 def test_rollbacks_lower_the_learning_rate_cumulatively():
     X, y = imbalanced(100, 10)
     model = Toy(2, 2, lr=0.1, nan_attempts=3)
-    history = Trainer(epochs=0, max_steps=4, batch_size=16).fit(model, X, y)
+    history = Trainer(epochs=None, max_steps=4, batch_size=16).fit(model, X, y)
     assert history.rollbacks == 3
     assert model.opt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**3)
     assert sum("restored last good state" in e for e in history.events) == 3
@@ -273,7 +273,7 @@ def test_too_many_rollbacks_raise_a_clear_error_and_restore_the_weights():
     model = Toy(2, 2, nan_attempts=100)
     start = weights(model)
     with pytest.raises(TrainingDiverged, match="after 2 rollbacks.*Lower the learning rate"):
-        Trainer(epochs=0, max_steps=4, batch_size=16, max_rollbacks=2).fit(model, X, y)
+        Trainer(epochs=None, max_steps=4, batch_size=16, max_rollbacks=2).fit(model, X, y)
     assert same_weights(weights(model), start)
 
 
@@ -289,7 +289,7 @@ def test_an_exploding_run_is_caught_and_never_leaves_nan_weights(family, policy)
     else:
         model = models.get("vae")(2, 2, hidden=[16], latent_dim=2, lr=1e8)
     trainer = Trainer(
-        epochs=0,
+        epochs=None,
         max_steps=30,
         batch_size=32,
         nan_policy=policy,
@@ -315,7 +315,7 @@ def test_gradient_clipping_bounds_the_applied_update():
     X = X * 100  # large gradients
     model = Toy(2, 2, lr=0.01, scale=100.0)
     before = weights(model)
-    history = Trainer(epochs=0, max_steps=1, batch_size=64, grad_clip=0.5).fit(model, X, y)
+    history = Trainer(epochs=None, max_steps=1, batch_size=64, grad_clip=0.5).fit(model, X, y)
     pre_clip = history.steps[0]["grad_norm_net"]
     change = torch.cat(
         [(model.trace[0][k] - before[f"net.{k}"]).reshape(-1) for k in model.trace[0]]
@@ -323,7 +323,7 @@ def test_gradient_clipping_bounds_the_applied_update():
     assert pre_clip > 100  # the recorded norm is the one before clipping
     assert change.norm().item() == pytest.approx(0.01 * 0.5, rel=1e-4)  # lr * clip, exactly
     unclipped = Toy(2, 2, lr=0.01, scale=100.0)
-    Trainer(epochs=0, max_steps=1, batch_size=64).fit(unclipped, X, y)
+    Trainer(epochs=None, max_steps=1, batch_size=64).fit(unclipped, X, y)
     change = torch.cat(
         [(unclipped.trace[0][k] - before[f"net.{k}"]).reshape(-1) for k in unclipped.trace[0]]
     )
@@ -334,7 +334,7 @@ def test_ema_shadow_is_the_average_and_is_what_samples_after_fit():
     X, y = imbalanced(100, 10)
     model = Toy(2, 2, lr=0.05)
     start = weights(model)
-    trainer = Trainer(epochs=0, max_steps=10, batch_size=16, ema=0.8)
+    trainer = Trainer(epochs=None, max_steps=10, batch_size=16, ema=0.8)
     trainer.fit(model, X, y)
     expected = {k[4:]: v for k, v in start.items()}
     for state in model.trace:
@@ -350,7 +350,7 @@ def test_gan_ema_changes_the_sampling_generator_only():
     w_ema, _ = fit_gan(seed=2)
     X, y = imbalanced(200, 40)
     raw = small_gan()
-    Trainer(epochs=0, max_steps=15, batch_size=32, random_state=2, health_check=False).fit(
+    Trainer(epochs=None, max_steps=15, batch_size=32, random_state=2, health_check=False).fit(
         raw, X, y
     )
     w_raw = weights(raw)
@@ -403,9 +403,9 @@ def test_invalid_inputs_to_fit_are_explained():
 # ---------------------------------------------------------------------- health report
 def test_fit_stores_a_health_report_unless_switched_off():
     X, y = imbalanced(100, 10)
-    history = Trainer(epochs=0, max_steps=3, batch_size=16).fit(Toy(2, 2), X, y)
+    history = Trainer(epochs=None, max_steps=3, batch_size=16).fit(Toy(2, 2), X, y)
     assert set(history.health["per_class"]) == {"0", "1"}
     assert history.health["per_class"]["1"]["n_real"] == 10
     history.to_json()  # plain JSON values
-    off = Trainer(epochs=0, max_steps=3, batch_size=16, health_check=False).fit(Toy(2, 2), X, y)
+    off = Trainer(epochs=None, max_steps=3, batch_size=16, health_check=False).fit(Toy(2, 2), X, y)
     assert off.health == {}

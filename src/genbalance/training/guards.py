@@ -1,0 +1,139 @@
+"""The training loop's guards and reporting: table and weight checks, resource budgets,
+mixed precision, the post-training health report and the progress bar.
+
+None of these touch the optimisation itself; they sit beside :mod:`genbalance.training.trainer`
+so that the loop reads as the steps of a run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Any
+
+import torch
+
+from genbalance.models.base import GenerativeModel
+from genbalance.training.state import History
+
+
+def all_finite(X: torch.Tensor) -> bool:
+    """Whether every value of ``X`` is finite, in one reduction for the common case.
+
+    A NaN or inf anywhere makes the sum non-finite; only then (or when finite values overflow
+    the sum) is the element-wise check run. ``torch.isfinite(X).all()`` on a 1M x 600 table
+    took 13 s on one thread, the sum 0.3 s.
+    """
+    if X.numel() == 0 or not X.is_floating_point():
+        return True
+    return bool(torch.isfinite(X.sum())) or bool(torch.isfinite(X).all())
+
+
+def check_table(X: torch.Tensor, y: torch.Tensor, n_classes: int) -> None:
+    """Refuse a table the model cannot learn from, before any training state is touched."""
+    if X.ndim < 2 or X.shape[0] == 0:
+        raise ValueError(f"X must have shape (n_rows, ...) with n_rows > 0, got {tuple(X.shape)}")
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"y must have shape ({X.shape[0]},), got {tuple(y.shape)}")
+    if int(y.min()) < 0 or int(y.max()) >= n_classes:
+        raise ValueError(f"labels must lie in [0, {n_classes}), got {int(y.min())}..{int(y.max())}")
+    if not all_finite(X):
+        raise ValueError("X contains NaN or inf; encode missing values before training")
+
+
+def weights_finite(model: GenerativeModel) -> bool:
+    """Whether every weight and buffer is finite.
+
+    Buffers too: a BatchNorm running variance of inf poisons every sample in eval mode.
+    """
+    return all(
+        bool(torch.isfinite(t).all())
+        for m in model.parts().values()
+        for t in (*m.parameters(), *m.buffers())
+        if t.is_floating_point()
+    )
+
+
+def check_memory_before(budget: int | None) -> None:
+    """A budget already spent before the first step is a setting error, not a training event."""
+    if not budget:
+        return
+    from genbalance.training.resources import format_bytes, rss_bytes
+
+    rss = rss_bytes()
+    if rss > budget:
+        raise ValueError(
+            f"memory_budget of {format_bytes(budget)} is below the {format_bytes(rss)} this "
+            "process already holds before training; raise it (e.g. '4GiB') or leave it None"
+        )
+
+
+def memory_over(budget: int, step: int, dist: Any) -> str | None:
+    """The stop message when resident memory passed ``budget`` (on any rank), else None."""
+    from genbalance.training.resources import format_bytes, rss_bytes
+
+    rss = rss_bytes()
+    over = rss > budget
+    if dist is not None:
+        over = dist.any_flag(over)  # ranks stop at the same step
+    if not over:
+        return None
+    return (
+        f"memory budget of {format_bytes(budget)} passed at step {step} (resident "
+        f"{format_bytes(rss)}); stopped with the model trained so far"
+    )
+
+
+def autocast_for(
+    amp: bool | str, device: torch.device, history: History
+) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA when asked and supported; otherwise a no-op (noted in history).
+
+    bf16 keeps float32's exponent range, so no loss scaling is needed and the NaN rollback
+    logic stays valid; fp16 is not offered for that reason.
+    """
+    if not amp:
+        return contextlib.nullcontext()
+    if device.type != "cuda":
+        msg = f"amp={amp!r} ignored: mixed precision runs on CUDA only (device is {device})"
+        warnings.warn(msg, UserWarning, stacklevel=4)
+        history.events.append(msg)
+        return contextlib.nullcontext()
+    if not torch.cuda.is_bf16_supported():
+        msg = "amp ignored: this GPU has no bf16 support (fp16 without loss scaling is unsafe)"
+        warnings.warn(msg, UserWarning, stacklevel=4)
+        history.events.append(msg)
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16)
+
+
+def health_report(model: GenerativeModel, X: torch.Tensor, y: torch.Tensor, seed: int) -> dict:
+    """Mode-collapse report with a bounded cost: at most the family's ``health_rows``
+    generated rows in all (2048; fewer for sequential samplers), 16 to 256 a class."""
+    from genbalance.training.health import diversity_report
+
+    n_classes = int(torch.unique(y).numel())
+    n_per_class = max(16, min(256, model.health_rows // max(n_classes, 1)))
+    gen = torch.Generator().manual_seed(seed)
+    return diversity_report(model, X, y, n_per_class=n_per_class, generator=gen)
+
+
+def describe(out: dict[str, float]) -> str:
+    """The progress bar's description: the first two losses of the step."""
+    keys = [k for k in out if k.startswith("loss")][:2]
+    return "training " + " ".join(f"{k}={out[k]:.3f}" for k in keys)
+
+
+def progress_bar(enabled: bool) -> contextlib.AbstractContextManager:
+    """A rich progress bar (entered, it is the bar), or a context that gives None."""
+    if not enabled:
+        return contextlib.nullcontext()
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        transient=False,
+    )

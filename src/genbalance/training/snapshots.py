@@ -1,0 +1,48 @@
+"""The last good training state, kept in memory so that a NaN or inf can be rolled back.
+
+A snapshot holds the weights, the optimiser moments and the EMA shadows; the trainer takes one
+every ``snapshot_every`` steps and restores it (with lower learning rates) after a bad step.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from genbalance.models.base import GenerativeModel
+from genbalance.training.stabilizers import EMA
+
+
+def snapshot(model: GenerativeModel, emas: dict[str, EMA]) -> dict[str, Any]:
+    """Deep copies of every part's, optimiser's and EMA shadow's state dict."""
+    return {
+        "parts": {k: copy.deepcopy(m.state_dict()) for k, m in model.parts().items()},
+        "opts": {k: copy.deepcopy(o.state_dict()) for k, o in model.optimizers().items()},
+        "emas": {k: copy.deepcopy(e.shadow.state_dict()) for k, e in emas.items()},
+    }
+
+
+def restore(model: GenerativeModel, emas: dict[str, EMA], snap: dict[str, Any]) -> None:
+    """Put a :func:`snapshot` back in place."""
+    for k, m in model.parts().items():
+        m.load_state_dict(snap["parts"][k])
+    for k, o in model.optimizers().items():
+        o.load_state_dict(snap["opts"][k])
+    for k, e in emas.items():
+        e.shadow.load_state_dict(snap["emas"][k])
+
+
+def restore_lowered(
+    model: GenerativeModel, emas: dict[str, EMA], snap: dict[str, Any], factor: float
+) -> None:
+    """Restore ``snap`` but keep lowering the learning rates *in use* (times ``factor``).
+
+    The snapshot's optimiser state carries the learning rates of when it was taken; restoring
+    it alone would undo earlier lowerings, so repeated rollbacks between two snapshots would
+    never get below ``lr * factor``.
+    """
+    lrs = {k: [g["lr"] for g in o.param_groups] for k, o in model.optimizers().items()}
+    restore(model, emas, snap)
+    for k, opt in model.optimizers().items():
+        for group, lr in zip(opt.param_groups, lrs[k], strict=True):
+            group["lr"] = lr * factor
