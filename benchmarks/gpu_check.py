@@ -72,7 +72,7 @@ def check_family(model: str, device: str, steps: int, n: int, amp: bool) -> dict
     X, y = _narrow_table(n)
     synth = Synthesizer(
         model,
-        epochs=0,
+        epochs=None,
         device=device,
         random_state=0,
         trainer_options={"max_steps": steps, "amp": amp},
@@ -123,7 +123,7 @@ def check_rates(model: str, device: str, n: int, steps: int, sample_rows: int) -
     X, y = _table(n)
     synth = Synthesizer(
         model,
-        epochs=0,
+        epochs=None,
         batch_size=500,
         device=device,
         random_state=0,
@@ -162,7 +162,7 @@ def check_images(model: str, device: str, steps: int, quick: bool) -> dict[str, 
     target = {k: int(v) + 4 for k, v in counts.nsmallest(2).items()} if quick else "auto"
     sampler = ImageOverSampler(
         model,
-        epochs=0,
+        epochs=None,
         sampling_strategy=target,
         random_state=0,
         # quick: no post-training health check (it samples 2,048 images; PixelCNN takes 95 s
@@ -199,6 +199,8 @@ def check_torchrun(device: str, n: int) -> dict[str, Any]:
             "genbalance",
             "fit",
             str(data),
+            "--model",
+            "gan",  # the two-network family: both optimisers go through DDP
             "--target",
             "y",
             "-o",

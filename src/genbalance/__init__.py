@@ -5,7 +5,7 @@ Public API (imported lazily so that ``import genbalance`` and ``genbalance --hel
 - :class:`GenerativeOverSampler`, :class:`GANOverSampler`, :class:`VAEOverSampler`,
   :class:`ImageOverSampler` -- imbalanced-learn style samplers (``fit_resample``);
 - :class:`Synthesizer` -- fit a class-conditional model on a table, ``sample(n, y=...)``,
-  ``save``/``load``;
+  ``sample_near``, ``fit_file``, ``save``/``load``; :class:`ImageSynthesizer`, its image twin;
 - :class:`Trainer`, :class:`TrainerConfig`, :mod:`genbalance.models` -- the engine;
 - the stage packages: ``data``, ``encoders``, ``models``, ``training``, ``synthesis``,
   ``sampling``, ``evaluation``, ``bench``, ``cli`` (docs/design.md says who owns what).
@@ -26,6 +26,7 @@ _EXPORTS = {
     "GenerativeOverSampler": "genbalance.sampling.tabular",
     "ImageOverSampler": "genbalance.sampling.images",
     "Synthesizer": "genbalance.synthesis.tabular",
+    "ImageSynthesizer": "genbalance.synthesis.images",
     "Trainer": "genbalance.training.trainer",
     "TrainerConfig": "genbalance.training.trainer",
     "TabularEncoder": "genbalance.encoders.tabular",

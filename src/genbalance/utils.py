@@ -58,3 +58,49 @@ def format_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} GiB"
+
+
+SEED_BOUND = 2**32  # numpy's and torch's common seed range
+
+
+def seed_from(random_state: Any) -> int:
+    """One int seed from any of scikit-learn's ``random_state`` forms.
+
+    None = fresh randomness (a seed drawn from the OS), an int = itself (reproducible), a
+    ``numpy.random.Generator`` or ``RandomState`` = a draw from it (it advances, so two calls
+    differ, as scikit-learn estimators do with a shared generator).
+    """
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+        if not 0 <= int(random_state) < SEED_BOUND:
+            raise ValueError(f"random_state must be in [0, 2**32), got {random_state}")
+        return int(random_state)
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(SEED_BOUND))
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(np.iinfo(np.int32).max))
+    raise TypeError(
+        "random_state must be None, an int, a numpy Generator or a RandomState, "
+        f"got {type(random_state).__name__}"
+    )
+
+
+def derive_seed(seed: int, *path: int) -> int:
+    """A new seed for a sub-task (the ``k``-th call, the ``i``-th class), stable per ``seed``."""
+    return int(np.random.SeedSequence([seed, *path]).generate_state(1)[0])
+
+
+def resolve_progress(progress: bool | str) -> bool:
+    """``progress="auto"``: show progress where someone watches (a terminal or a notebook),
+    stay silent in pipes, logs and tests; True/False force it."""
+    if isinstance(progress, (bool, np.bool_)):
+        return bool(progress)
+    if progress != "auto":
+        raise ValueError(f"progress must be True, False or 'auto', got {progress!r}")
+    import sys
+
+    if "ipykernel" in sys.modules:
+        return True
+    stream = sys.stderr
+    return bool(getattr(stream, "isatty", lambda: False)())

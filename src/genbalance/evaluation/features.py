@@ -11,13 +11,11 @@ for the metrics; the rules themselves live lower down and are re-exported here:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 
-from genbalance.data.kinds import resolve_categorical
 from genbalance.data.validation import check_columns
 from genbalance.encoders.onehot import (
     MISSING_TOKEN,
@@ -28,6 +26,7 @@ from genbalance.encoders.onehot import (
     normalise_frame,
     one_hot_scaler,
 )
+from genbalance.encoders.rows import CategoricalSpec, split_columns
 
 __all__ = [
     "MISSING_TOKEN",
@@ -42,9 +41,6 @@ __all__ = [
     "split_columns",
 ]
 
-#: What ``categorical_features`` accepts: None/"auto", names, positions or a boolean mask.
-CategoricalSpec = Any
-
 
 def check_same_columns(
     real: pd.DataFrame, synthetic: pd.DataFrame, names: tuple[str, str] = ("real", "synthetic")
@@ -57,36 +53,6 @@ def check_same_columns(
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(f"`{name}` must be a pandas DataFrame, got {type(frame).__name__}.")
     check_columns(synthetic, list(real.columns), f"`{names[1]}`", f"`{names[0]}`")
-
-
-def _is_time(series: pd.Series) -> bool:
-    return pd.api.types.is_datetime64_any_dtype(series.dtype) or pd.api.types.is_timedelta64_dtype(
-        series.dtype
-    )
-
-
-def split_columns(
-    frame: pd.DataFrame, categorical_features: CategoricalSpec = None
-) -> tuple[list[Any], list[Any]]:
-    """Return ``(numeric, categorical)`` column names, in frame order.
-
-    The rule is the library's one rule, :func:`genbalance.data.kinds.resolve_categorical`: text,
-    ``category`` and boolean columns are always categorical; numeric columns become
-    categorical only when named (or given by position / boolean mask) in
-    ``categorical_features``. ``None`` or ``"auto"`` means the automatic rule alone. Metrics
-    also accept datetime and timedelta columns, which count as numeric (unless listed).
-    """
-    probe = frame
-    time_cols = [c for c in frame.columns if _is_time(frame[c])]
-    if time_cols:  # the schema refuses datetimes; metrics can compare them as numbers
-        probe = frame.copy(deep=False)
-        for col in time_cols:
-            probe[col] = as_numbers(frame[col])
-    mask = resolve_categorical(probe, categorical_features)
-    columns = list(frame.columns)
-    numeric = [c for c, is_cat in zip(columns, mask, strict=True) if not is_cat]
-    categorical = [c for c, is_cat in zip(columns, mask, strict=True) if is_cat]
-    return numeric, categorical
 
 
 def make_encoder(

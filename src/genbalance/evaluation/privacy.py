@@ -15,13 +15,13 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.neighbors import NearestNeighbors
 
-from genbalance.evaluation.features import (
+from genbalance.encoders.rows import (
     CategoricalSpec,
-    check_same_columns,
-    encode_pair,
-    normalise_frame,
+    row_hashes_like,
     split_columns,
+    training_row_hashes,
 )
+from genbalance.evaluation.features import check_same_columns, encode_pair
 
 __all__ = [
     "dcr",
@@ -159,36 +159,6 @@ def membership_inference(
         "n_members": float(d_train.size),
         "n_non_members": float(d_hold.size),
     }
-
-
-def _row_hashes(
-    frame: pd.DataFrame, numeric: list[str], categorical: list[str], decimals: int | None
-) -> np.ndarray:
-    """One 64-bit hash per row after normalising dtypes (so 1 == 1.0 and -0.0 == 0.0)."""
-    norm = normalise_frame(frame, numeric, categorical)
-    for col in numeric:
-        values = norm[col].to_numpy(dtype=np.float64, copy=True)
-        if decimals is not None:
-            values = np.round(values, decimals)
-        values = values + 0.0  # -0.0 -> 0.0
-        values[np.isnan(values)] = np.nan  # one NaN bit pattern
-        norm[col] = values
-    return pd.util.hash_pandas_object(norm, index=False).to_numpy()
-
-
-def training_row_hashes(
-    frame: pd.DataFrame, categorical_features: CategoricalSpec = None, decimals: int | None = None
-) -> tuple[np.ndarray, tuple[list, list]]:
-    """Row hashes of a training table and the (numeric, categorical) split used, so that
-    generated rows can be hashed the same way (:func:`row_hashes_like`)."""
-    numeric, categorical = split_columns(frame, categorical_features)
-    return _row_hashes(frame, numeric, categorical, decimals), (numeric, categorical)
-
-
-def row_hashes_like(
-    frame: pd.DataFrame, split: tuple[list, list], decimals: int | None = None
-) -> np.ndarray:
-    return _row_hashes(frame, split[0], split[1], decimals)
 
 
 def _copy_mask(

@@ -37,8 +37,10 @@ def get(name: str) -> type[GenerativeModel]:
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def save(model: GenerativeModel, path, extra: dict | None = None, overwrite: bool = True):
-    """Write a trained model to one safetensors file (weights) with JSON config in its header."""
+def save(model: GenerativeModel, path, extra: dict | None = None, overwrite: bool = False):
+    """Write a trained model to one safetensors file (weights) with JSON config in its header.
+
+    An existing file is refused unless ``overwrite=True`` (the rule of every writer)."""
     from genbalance.files import save_bundle
 
     meta = {"kind": "model", "model": model.get_config(), "extra": extra or {}}

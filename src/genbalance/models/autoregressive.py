@@ -107,17 +107,14 @@ class MADE(GenerativeModel):
     """Masked autoregressive density estimator conditioned on the class (family ``"made"``)."""
 
     family = "made"
+    defaults = DEFAULTS
+    display_name = "MADE"
     has_likelihood = True
     health_rows = 512  # one network pass per encoded column
 
     @classmethod
     def validate_hyper(cls, hyper: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(hyper) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(
-                f"unknown MADE settings {sorted(unknown)}; accepted: {sorted(DEFAULTS)}"
-            )
-        h = {**DEFAULTS, **hyper}
+        h = cls.with_defaults(hyper)
         h["hidden"] = [int(w) for w in h["hidden"]]
         if not h["hidden"] or min(h["hidden"]) < 1:
             raise ValueError(f"hidden must be a non-empty list of widths >= 1, got {h['hidden']}")

@@ -63,6 +63,10 @@ class GenerativeModel(ABC):
     # capabilities, declared rather than discovered with hasattr:
     # has_encoder -- ``encode(x, y) -> (mu, logvar)`` and ``decode(z, y)`` into a latent space
     # (latent-neighbour generation needs it); has_likelihood -- ``log_likelihood(x, y)`` exact
+    #: the family's settings and their defaults (``validate_hyper`` refuses other names)
+    defaults: ClassVar[dict[str, Any]] = {}
+    #: the family's name in messages ("VAE" for "vae"); the registry name when empty
+    display_name: ClassVar[str] = ""
     has_encoder: ClassVar[bool] = False
     has_likelihood: ClassVar[bool] = False
 
@@ -91,8 +95,24 @@ class GenerativeModel(ABC):
     # ----------------------------------------------------------------- to implement
     @classmethod
     def validate_hyper(cls, hyper: dict[str, Any]) -> dict[str, Any]:
-        """Fill defaults and reject unknown or invalid hyper-parameters (clear errors)."""
-        return dict(hyper)
+        """Fill defaults and reject unknown or invalid hyper-parameters (clear errors).
+
+        Families override it to check their values, starting from :meth:`with_defaults`.
+        """
+        return cls.with_defaults(hyper)
+
+    @classmethod
+    def with_defaults(cls, hyper: dict[str, Any], defaults: dict[str, Any] | None = None):
+        """``hyper`` over the family's ``defaults``; a setting the family does not know is
+        refused with the accepted names (every family's first check, written once)."""
+        defaults = cls.defaults if defaults is None else defaults
+        unknown = set(hyper) - set(defaults)
+        if unknown:
+            raise ValueError(
+                f"unknown {cls.display_name or cls.family} settings {sorted(unknown)}; "
+                f"accepted: {sorted(defaults)}"
+            )
+        return {**defaults, **hyper}
 
     @abstractmethod
     def build(self) -> None:

@@ -208,15 +208,12 @@ class ProjectionDiscriminator(nn.Module):
 
 class ConvGAN(GenerativeModel):
     family = "dcgan"
+    defaults = DEFAULTS
+    display_name = "dcgan"
 
     @classmethod
     def validate_hyper(cls, hyper: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(hyper) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(
-                f"unknown dcgan settings {sorted(unknown)}; accepted: {sorted(DEFAULTS)}"
-            )
-        h = {**DEFAULTS, **hyper}
+        h = cls.with_defaults(hyper)
         h["image_shape"] = check_image_shape(h["image_shape"])
         for key in ("z_dim", "embed_dim", "g_channels", "d_channels", "n_critic"):
             if int(h[key]) < 1:

@@ -69,15 +69,12 @@ class _ConvDecoder(nn.Module):
 
 class ConvVAE(GenerativeModel):
     family = "conv-vae"
+    defaults = DEFAULTS
+    display_name = "conv-vae"
 
     @classmethod
     def validate_hyper(cls, hyper: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(hyper) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(
-                f"unknown conv-vae settings {sorted(unknown)}; accepted: {sorted(DEFAULTS)}"
-            )
-        h = {**DEFAULTS, **hyper}
+        h = cls.with_defaults(hyper)
         h["image_shape"] = check_image_shape(h["image_shape"])
         for key in ("latent_dim", "channels", "hidden"):
             if int(h[key]) < 1:

@@ -131,18 +131,15 @@ class Discriminator(nn.Module):
 
 class GAN(GenerativeModel):
     family = "gan"
+    defaults = DEFAULTS
+    display_name = "GAN"
     # DP-SGD (training/privacy.py): only D reads real rows; G's updates are post-processing
     dp_parts: ClassVar[dict[str, tuple[str, ...]]] = {"D": ("D",)}
     dp_norm_setting: ClassVar[str] = "d_norm"
 
     @classmethod
     def validate_hyper(cls, hyper: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(hyper) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(
-                f"unknown GAN settings {sorted(unknown)}; accepted: {sorted(DEFAULTS)}"
-            )
-        h = {**DEFAULTS, **hyper}
+        h = cls.with_defaults(hyper)
         for key, allowed in (
             ("architecture", ARCHITECTURES),
             ("loss", GAN_LOSSES),

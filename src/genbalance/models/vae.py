@@ -61,6 +61,8 @@ class _Decoder(nn.Module):
 
 class VAE(GenerativeModel):
     family = "vae"
+    defaults = DEFAULTS
+    display_name = "VAE"
     has_encoder = True
     # DP-SGD (training/privacy.py): both networks read real rows, so both are private
     dp_parts: ClassVar[dict[str, tuple[str, ...]]] = {"vae": ("encoder", "decoder")}
@@ -68,12 +70,7 @@ class VAE(GenerativeModel):
 
     @classmethod
     def validate_hyper(cls, hyper: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(hyper) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(
-                f"unknown VAE settings {sorted(unknown)}; accepted: {sorted(DEFAULTS)}"
-            )
-        h = {**DEFAULTS, **hyper}
+        h = cls.with_defaults(hyper)
         if int(h["latent_dim"]) < 1:
             raise ValueError(f"latent_dim must be >= 1, got {h['latent_dim']}")
         if float(h["beta"]) < 0:

@@ -1,10 +1,10 @@
 """Over-sample rare classes of an image set with a class-conditional generative model.
 
-``ImageOverSampler(model="conv-vae").fit_resample(X, y)`` encodes the images to flat [0, 1]
-pixels (:class:`~genbalance.encoders.images.ImageEncoder`), trains one conditional model over
-all classes with the shared :class:`~genbalance.training.trainer.Trainer` (class-balanced
-batches), then draws exactly the images that ``sampling_strategy`` asks for (imbalanced-learn
-semantics) and returns them after the originals, in the caller's array convention.
+``ImageOverSampler(model="conv-vae").fit_resample(X, y)`` fits an
+:class:`~genbalance.synthesis.images.ImageSynthesizer` (flat [0, 1] pixels, one conditional model
+over all classes, class-balanced batches), then draws exactly the images that
+``sampling_strategy`` asks for (imbalanced-learn semantics) and returns them after the
+originals, in the caller's array convention.
 
 Optionally (``filter="classifier"``) a logistic regression trained on the real images scores
 a surplus of generated images and those it assigns to another class are dropped.
@@ -13,39 +13,27 @@ a surplus of generated images and those it assigns to another class are dropped.
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator
 
-from genbalance import models
-from genbalance.encoders.images import ImageEncoder, check_images
-from genbalance.training.trainer import History, Trainer, TrainerConfig
-from genbalance.utils import to_python_scalar
+from genbalance.encoders.images import check_images
+from genbalance.sampling.base import GenerativeSamplerMixin
+from genbalance.synthesis.base import resolve_epochs
+from genbalance.synthesis.images import IMAGE_MODELS, ImageSynthesizer
+from genbalance.utils import seed_from
 
 __all__ = ["IMAGE_MODELS", "ImageOverSampler"]
 
-IMAGE_MODELS = ("dcgan", "conv-vae", "pixelcnn", "gan", "vae", "made", "rbm", "diffusion")
 FILTERS = ("none", "classifier")
-
-# "gan", "vae", "made", "rbm" and "diffusion" see flat pixels: every pixel one sigmoid column in
-# [0, 1], i.e. a Bernoulli variable for MADE and a Bernoulli visible unit for the RBM (as in the
-# RBM digit models of Hinton, 2006), and a bounded Gaussian column for diffusion.
-# Per-family defaults that work on small digits (the user's options override them):
-_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {"gan": {"architecture": "mlp-classic"}}
-_TRAINER_DEFAULTS: dict[str, dict[str, Any]] = {
-    # 0.99, not 0.999: the EMA has no warm-up, and after the ~1,500 steps of a CPU run a
-    # 0.999 average still holds ~22% of the random initial weights (noisy samples)
-    "dcgan": {"ema": 0.99},
-}
-_BATCH_SIZE = 64  # every family, unless trainer_options says otherwise
-_AUTO_STEPS = 1500  # "auto" epochs: about this many steps, and at least 20 epochs
+# seeds of the generated classes start here after the sampler's seed (kept so that seeded
+# results stay what they were)
+CLASS_SEED_OFFSET = 1000
 
 
-class ImageOverSampler(BaseEstimator):
+class ImageOverSampler(GenerativeSamplerMixin, BaseEstimator):
     """Generate images of the rare classes with a class-conditional generative model.
 
     Parameters
@@ -59,8 +47,8 @@ class ImageOverSampler(BaseEstimator):
         Training passes over the images; "auto" = about 1,500 steps, at least 20 epochs.
     sampling_strategy : float, str, dict or callable
         As in imbalanced-learn (``"auto"``: every class but the majority up to its size).
-    random_state : int or None
-        Same seed, same images (on one machine).
+    random_state : int, numpy Generator or None
+        Same int, same images (on one machine); None: fresh randomness.
     latent : {"prior", "posterior"}
         conv-vae only: draw the latent code from N(0, I) ("prior") or from the posterior of a
         random training image of any class ("posterior": that image's style, rendered as the
@@ -80,18 +68,20 @@ class ImageOverSampler(BaseEstimator):
     Attributes
     ----------
     sampling_strategy_ : dict  class -> number of images generated
-    model_ : the trained generative model;  encoder_ : the fitted ImageEncoder
-    classes_ : labels in model order;  history_ : training History
+    synthesizer_ : the fitted :class:`~genbalance.synthesis.images.ImageSynthesizer`;
+        ``model_``, ``encoder_``, ``classes_`` and ``history_`` are its attributes
     n_filtered_ : dict  class -> generated images dropped by the filter
     """
+
+    class_seed_offset = CLASS_SEED_OFFSET
 
     def __init__(
         self,
         model: str = "dcgan",
         *,
-        epochs: int | str = "auto",
+        epochs: int | str | None = "auto",
         sampling_strategy: Any = "auto",
-        random_state: int | None = None,
+        random_state: Any = None,
         filter: str = "none",  # noqa: A002 - the natural name for users
         filter_factor: float = 3.0,
         latent: str = "prior",
@@ -101,7 +91,7 @@ class ImageOverSampler(BaseEstimator):
         model_options: dict | None = None,
         trainer_options: dict | None = None,
         time_budget: float | None = None,
-        progress: bool = False,
+        progress: bool | str = "auto",
     ) -> None:
         self.model = model
         self.epochs = epochs
@@ -126,11 +116,7 @@ class ImageOverSampler(BaseEstimator):
             )
         if self.filter not in FILTERS:
             raise ValueError(f"filter={self.filter!r}; accepted: {', '.join(FILTERS)}")
-        if not (
-            self.epochs == "auto"
-            or (isinstance(self.epochs, (int, np.integer)) and self.epochs >= 0)
-        ):
-            raise ValueError(f"epochs must be an int >= 0 or 'auto', got {self.epochs!r}")
+        resolve_epochs(self.epochs, 0)
         if self.latent not in ("prior", "posterior"):
             raise ValueError(f"latent={self.latent!r}; accepted: prior, posterior")
         if self.latent == "posterior" and self.model != "conv-vae":
@@ -186,13 +172,10 @@ class ImageOverSampler(BaseEstimator):
         )
         self.n_filtered_ = {}
         wanted = {c: int(n) for c, n in self.sampling_strategy_.items() if n > 0}
-        pieces, labels = [X], [y]
-        for i, (cls, n) in enumerate(wanted.items()):
-            seed = None if self.random_state is None else int(self.random_state) + 1000 + i
-            pieces.append(self._generate_class(cls, n, seed))
-            labels.append(np.full(n, cls, dtype=y.dtype))
-        X_res = np.concatenate(pieces) if len(pieces) > 1 else X.copy()
-        y_res = np.concatenate(labels)
+        seed = None if self.random_state is None else seed_from(self.random_state)
+        pieces, labels = self.generate_classes(wanted, seed, y, self._generate_class)
+        X_res = np.concatenate([X, *pieces]) if pieces else X.copy()
+        y_res = np.concatenate([y, *labels])
         if flat:
             X_res = X_res.reshape(len(X_res), -1)
         return X_res, y_res
@@ -210,188 +193,108 @@ class ImageOverSampler(BaseEstimator):
         X, _ = self._unflatten(X)
         X = check_images(X)
         y = self._check_xy(X, y)
-        self.classes_, codes = np.unique(y, return_inverse=True)
-        counts = np.bincount(codes)
-        if (counts < 2).any():
-            warnings.warn(
-                f"classes {[to_python_scalar(c) for c in self.classes_[counts < 2]]} have a single "
-                "image; "
-                "their generated images lean on what the model shares across classes",
-                UserWarning,
-                stacklevel=2,
-            )
-        self.encoder_ = ImageEncoder(per_pixel_spans=False).fit(X)
-        data = self.encoder_.transform(X)
-        fam = self.model
-        hyper = dict(_MODEL_DEFAULTS.get(fam, {}))
-        if fam in ("dcgan", "conv-vae", "pixelcnn"):
-            hyper["image_shape"] = self.encoder_.image_shape
-        hyper.update(self.model_options or {})
-        with torch.random.fork_rng(devices=[]):  # seeded weights, caller's RNG untouched
-            if self.random_state is not None:
-                torch.manual_seed(int(self.random_state))
-            self.model_ = models.get(fam)(
-                self.encoder_.data_dim, len(self.classes_), self.encoder_.spans, **hyper
-            )
-        topts = {
-            "batch_size": _BATCH_SIZE,
-            **_TRAINER_DEFAULTS.get(fam, {}),
-            **(self.trainer_options or {}),
-        }
-        batch = min(int(topts["batch_size"]), max(2, len(X)))
-        steps_per_epoch = max(1, math.ceil(len(X) / batch))
-        epochs = self.epochs
-        if epochs == "auto":
-            epochs = max(20, math.ceil(_AUTO_STEPS / steps_per_epoch))
-        topts.setdefault("random_state", self.random_state)
-        topts.setdefault("progress", self.progress)
-        if self.time_budget is not None:
-            topts.setdefault("time_budget", self.time_budget)
-        trainer = Trainer(TrainerConfig(epochs=int(epochs), **topts))
-        self._trainer = trainer
-        snaps = None
-        if self.sample_dir is not None:
-            from genbalance.evaluation.plots import TrainingSnapshots
-
-            snaps = TrainingSnapshots(
-                self.sample_dir,
-                int(self.sample_every),
-                steps_per_epoch,
-                self._draw_grid_during_training,
-            ).attach(self.model_)
-        try:
-            self.history_: History = trainer.fit(
-                self.model_, data, torch.as_tensor(codes, dtype=torch.long)
-            )
-        finally:
-            if snaps is not None:
-                snaps.detach()
-        if snaps is not None:
-            snaps.snapshot(int(epochs), final=True)
-            self.sample_files_ = [str(p) for p in snaps.saved]
+        self.synthesizer_ = ImageSynthesizer(
+            self.model,
+            epochs=self.epochs,
+            random_state=self.random_state,
+            model_options=self.model_options,
+            trainer_options=self.trainer_options,
+            time_budget=self.time_budget,
+            progress=self.progress,
+            snapshots=self._snapshots_factory(),
+        ).fit(X, y)
+        if hasattr(self.synthesizer_, "sample_files_"):
+            self.sample_files_ = self.synthesizer_.sample_files_
         self._filter_clf = None
-        self._train_data = (data.numpy(), codes)
         self.n_filtered_ = {}
         return self
 
-    # ------------------------------------------------------------------ sampling
-    def _labels_to_codes(self, labels) -> np.ndarray:
-        labels = np.asarray(labels)
-        idx = np.searchsorted(self.classes_, labels)
-        idx = np.clip(idx, 0, len(self.classes_) - 1)
-        bad = self.classes_[idx] != labels
-        if bad.any():
-            raise ValueError(
-                f"unknown class {to_python_scalar(labels[bad][0])!r}; the model knows "
-                f"{[to_python_scalar(c) for c in self.classes_]}"
-            )
-        return idx
+    def _snapshots_factory(self) -> Any:
+        """Sample grids and the loss curve under ``sample_dir`` during training, if set."""
+        if self.sample_dir is None:
+            return None
+        from genbalance.evaluation.plots import TrainingSnapshots
 
-    def generate(self, labels, random_state: int | None = None) -> np.ndarray:
+        def make(steps_per_epoch: int, draw: Any) -> TrainingSnapshots:
+            return TrainingSnapshots(self.sample_dir, int(self.sample_every), steps_per_epoch, draw)
+
+        return make
+
+    # ------------------------------------------------------------------ the fitted model
+    @property
+    def model_(self) -> Any:
+        return self._synth().model_
+
+    @property
+    def encoder_(self) -> Any:
+        return self._synth().encoder_
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return self._synth().classes_
+
+    @property
+    def history_(self) -> Any:
+        return self._synth().history_
+
+    def _synth(self) -> ImageSynthesizer:
+        if not hasattr(self, "synthesizer_"):
+            raise AttributeError("ImageOverSampler is not fitted; call fit_resample(X, y) first")
+        return self.synthesizer_
+
+    # ------------------------------------------------------------------ sampling
+    def generate(self, labels, random_state: Any = None) -> np.ndarray:
         """Images (in the training convention) for the given labels, one each; no filter."""
         self._need_fit()
-        codes = torch.as_tensor(self._labels_to_codes(labels), dtype=torch.long)
-        gen = torch.Generator()
-        gen.manual_seed(0 if random_state is None else int(random_state))
-        with torch.no_grad():
-            if self.latent == "posterior":
-                data, train_codes = self._train_data
-                idx = torch.randint(0, len(data), (len(codes),), generator=gen)
-                flat = self.model_.transfer(
-                    torch.from_numpy(data)[idx], torch.as_tensor(train_codes)[idx], codes, gen
-                )
-            else:
-                flat = self.model_.generate(codes, generator=gen)
-        return self.encoder_.inverse_transform(flat)
+        return self.synthesizer_.generate(labels, random_state, latent=self.latent)
 
-    def sample(self, n_per_class: int, random_state: int | None = 0):
+    def sample(self, n_per_class: int, random_state: Any = 0):
         """``n_per_class`` images of every class: ``(X, y)``."""
         self._need_fit()
         y = np.repeat(self.classes_, n_per_class)
         return self.generate(y, random_state), y
 
-    def _draw_grid_during_training(self, epoch: int):
-        """Samples for a training snapshot, drawn with the EMA weights when EMA is on."""
-        codes = torch.arange(len(self.classes_)).repeat_interleave(10)
-        gen = torch.Generator()
-        gen.manual_seed(0)
-        parts = self.model_.sampling_parts()
-        emas = getattr(self._trainer, "emas", {})
-        saved = {k: {n: t.clone() for n, t in parts[k].state_dict().items()} for k in emas}
-        try:
-            for k, ema in emas.items():
-                parts[k].load_state_dict(ema.shadow.state_dict())
-            flat = self.model_.generate(codes, generator=gen)
-        finally:
-            for k, state in saved.items():
-                parts[k].load_state_dict(state)
-        return self.encoder_.inverse_transform(flat), self.classes_[codes.numpy()]
-
     def _generate_class(self, cls, n: int, seed: int | None) -> np.ndarray:
         if self.filter == "none":
             return self.generate(np.full(n, cls), seed)
-        clf = self._classifier()
         m = int(math.ceil(n * self.filter_factor))
-        cand = self.generate(np.full(m, cls), seed)
-        proba = clf.predict_proba(self.encoder_.transform(cand).numpy())
-        code = int(self._labels_to_codes([cls])[0])
-        own = proba[:, code]
-        accepted = proba.argmax(1) == code
-        # accepted images first (in generation order), then the most probable of the rest
-        rejected = np.flatnonzero(~accepted)
-        order = np.concatenate(
-            [np.flatnonzero(accepted), rejected[np.argsort(-own[rejected], kind="stable")]]
+        return self.filtered(
+            cls,
+            n,
+            lambda round_: self.generate(np.full(m, cls), seed),
+            self._classifier(),
+            lambda images, idx: images[idx],
+            lambda batches: np.concatenate(batches),
+            rounds=1,
         )
-        self.n_filtered_[to_python_scalar(cls)] = int((~accepted).sum())
-        return cand[order[:n]]
 
-    def _classifier(self):
+    def _classifier(self) -> ClassifierFilter:
         if getattr(self, "_filter_clf", None) is None:
-            from sklearn.linear_model import LogisticRegression
-
-            Xf, codes = self._train_data
-            self._filter_clf = LogisticRegression(
-                C=1.0, max_iter=2000, class_weight="balanced"
-            ).fit(Xf, codes)
+            data, codes = self.synthesizer_.training_data_
+            self._filter_clf = ClassifierFilter(self.synthesizer_, data, codes)
         return self._filter_clf
 
     def _need_fit(self) -> None:
-        if not hasattr(self, "model_"):
+        if not hasattr(self, "synthesizer_"):
             raise RuntimeError("ImageOverSampler is not fitted; call fit_resample(X, y) first")
 
-    def save(self, path, overwrite: bool = True) -> Path:
-        """Write the trained model, encoder state and class labels to one safetensors file."""
+    def save(self, path, overwrite: bool = False) -> Path:
+        """Write the trained model, encoder state and class labels to one safetensors file;
+        an existing file is refused unless ``overwrite=True`` (as for every synthesizer)."""
         self._need_fit()
-        extra = {
-            "kind": "image-oversampler",
-            "encoder": self.encoder_.to_json(),
-            "classes": [to_python_scalar(c) for c in self.classes_],
-            "params": {"model": self.model, "random_state": self.random_state},
-        }
-        return models.save(self.model_, path, extra=extra, overwrite=overwrite)
+        return self.synthesizer_.save(path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path) -> ImageOverSampler:
         """A sampler written by :meth:`save`, ready to ``generate``/``sample`` (not to re-fit
         with ``latent="posterior"``, which needs the training images)."""
-        from genbalance.files import ModelFileError
-
-        model, extra = models.load(path)
-        if extra.get("kind") != "image-oversampler":
-            raise ModelFileError(
-                f"{path}: not an image model file (written by "
-                "ImageOverSampler.save / `genbalance images train`)"
-            )
-        obj = cls(
-            model=model.family, **{k: v for k, v in extra.get("params", {}).items() if k != "model"}
-        )
-        obj.model_ = model
-        obj.encoder_ = ImageEncoder.from_json(extra["encoder"])
-        obj.classes_ = np.asarray(extra["classes"])
+        synth, params = ImageSynthesizer.load(path)
+        obj = cls(model=synth.model, **{k: v for k, v in params.items() if k != "model"})
+        obj.synthesizer_ = synth
         obj.n_filtered_ = {}
         return obj
 
-    def save_sample_grid(self, path, n_per_class: int = 10, random_state: int | None = 0) -> Path:
+    def save_sample_grid(self, path, n_per_class: int = 10, random_state: Any = 0) -> Path:
         """A PNG with one row of generated images per class."""
         from genbalance.evaluation.plots import save_sample_grid
 
@@ -399,3 +302,21 @@ class ImageOverSampler(BaseEstimator):
         return save_sample_grid(
             path, X, y, n_per_class, title=f"{self.model} samples, one row per class"
         )
+
+
+class ClassifierFilter:
+    """A logistic regression fitted on the real (encoded) images: a generated image is
+    accepted when it puts the image in the class it was generated for."""
+
+    def __init__(self, synth: ImageSynthesizer, data: np.ndarray, codes: np.ndarray) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        self.synth = synth
+        self.clf = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced").fit(
+            data, codes
+        )
+
+    def judge(self, images: np.ndarray, cls: Any) -> tuple[np.ndarray, np.ndarray]:
+        proba = self.clf.predict_proba(self.synth.encoder_.transform(images).numpy())
+        code = int(self.synth.label_codes([cls])[0])
+        return proba[:, code], proba.argmax(1) == code

@@ -21,17 +21,18 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from genbalance import models
+from genbalance.sampling.base import GenerativeSamplerMixin
 from genbalance.schema import check_labels, restore_output
 from genbalance.schema import check_X_y as _check_frame_and_labels
-from genbalance.synthesis.tabular import Synthesizer
+from genbalance.synthesis.tabular import DEFAULT_MODEL, Synthesizer
 from genbalance.training.dp import DPConfig
-from genbalance.utils import to_python_scalar
+from genbalance.utils import seed_from, to_python_scalar
 
 FILTERS = ("none", "knn")
 GENERATIONS = ("auto", "sample", "interpolate", "residual", "hybrid")
 
 
-class GenerativeOverSampler(BaseOverSampler):
+class GenerativeOverSampler(GenerativeSamplerMixin, BaseOverSampler):
     """Over-sample minority classes with rows drawn from a class-conditional generative model.
 
     Parameters
@@ -41,12 +42,14 @@ class GenerativeOverSampler(BaseOverSampler):
         VAE with ``generation="hybrid"``, is the one tuned on the benchmark (docs/benchmark.md).
     sampling_strategy : float, str, dict or callable, default="auto"
         As in imbalanced-learn: which classes to over-sample and to how many rows.
-    random_state : int or None
-        Seed for the encoder, training and generation (same seed, same output).
+    random_state : int, numpy Generator, RandomState or None
+        Seed for the encoder, training and generation (same int, same output; None: fresh
+        randomness on every fit).
     categorical_features : "auto", list of names/indices, or boolean mask
         Which columns are categorical ("auto": string, category and bool dtypes).
-    epochs : int or "auto"
-        Training passes, or "auto" (a step budget that grows with the table).
+    epochs : int, "auto" or None
+        Training passes, "auto" (a step budget that grows with the table) or None (no epoch
+        limit: ``trainer_options={"max_steps": ...}`` or ``time_budget`` decide).
     time_budget : float or None
         Seconds; training stops cleanly when spent and the model trained so far is used.
     preset : str or None
@@ -72,8 +75,8 @@ class GenerativeOverSampler(BaseOverSampler):
     model_options, trainer_options, encoder_options : dict
         Passed to the family, to :class:`~genbalance.training.trainer.TrainerConfig` and to
         :class:`~genbalance.encoders.tabular.TabularEncoder`.
-    progress : bool
-        Show a progress bar while training.
+    progress : bool or "auto"
+        Show a progress bar while training ("auto", the default: in a terminal or notebook).
     privacy : DPConfig, dict or None
         Differentially private training (DP-SGD; see :class:`~genbalance.training.dp.
         DPConfig`). Generated rows are post-processing of the private model; the options that
@@ -91,7 +94,7 @@ class GenerativeOverSampler(BaseOverSampler):
         **BaseOverSampler._parameter_constraints,
         "model": [str],
         "categorical_features": [StrOptions({"auto"}), list, np.ndarray, None],
-        "epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"}), None],
         "time_budget": [Interval(Real, 0, None, closed="neither"), None],
         "preset": [str, None],
         "filter": [StrOptions(set(FILTERS))],
@@ -101,19 +104,19 @@ class GenerativeOverSampler(BaseOverSampler):
         "model_options": [dict, None],
         "trainer_options": [dict, None],
         "encoder_options": [dict, None],
-        "progress": ["boolean"],
+        "progress": ["boolean", StrOptions({"auto"})],
         "random_state": ["random_state"],
         "privacy": [DPConfig, dict, None],  # DPConfig.coerce checks a dict's fields
     }
 
     def __init__(
         self,
-        model: str = "vae",
+        model: str = DEFAULT_MODEL,
         *,
         sampling_strategy: Any = "auto",
         random_state: Any = None,
         categorical_features: Any = "auto",
-        epochs: int | str = "auto",
+        epochs: int | str | None = "auto",
         time_budget: float | None = None,
         preset: str | None = None,
         filter: str = "none",  # noqa: A002 - the natural name for users
@@ -123,7 +126,7 @@ class GenerativeOverSampler(BaseOverSampler):
         model_options: dict | None = None,
         trainer_options: dict | None = None,
         encoder_options: dict | None = None,
-        progress: bool = False,
+        progress: bool | str = "auto",
         privacy: Any = None,
     ) -> None:
         super().__init__(sampling_strategy=sampling_strategy)
@@ -182,9 +185,7 @@ class GenerativeOverSampler(BaseOverSampler):
 
     def _seed(self) -> int | None:
         rs = self.random_state
-        if rs is None or isinstance(rs, (int, np.integer)):
-            return rs
-        return int(rs.randint(np.iinfo(np.int32).max))  # a RandomState instance
+        return rs if rs is None else seed_from(rs)
 
     # ------------------------------------------------------------------ resampling
     def _fit_resample(self, X: pd.DataFrame, y: np.ndarray):
@@ -235,112 +236,73 @@ class GenerativeOverSampler(BaseOverSampler):
             encoder_options=self.encoder_options,
             privacy=self.privacy,
         ).fit(X, y)
-        synth = self.synthesizer_
         self.n_filtered_ = {}
-        pieces, labels = [X], [y]
-        if wanted:
-            filt = (
-                _RegionFilter(X, y, self.k_neighbors, self.categorical_features)
-                if self.filter == "knn"
-                else None
-            )
-            codes = synth.label_codes(y)
-            for i, (cls, n) in enumerate(wanted.items()):
-                class_seed = None if seed is None else seed + i
-                n_interp = {
-                    "sample": 0,
-                    "interpolate": n,
-                    "residual": n,
-                    "hybrid": round(self.interpolation_share * n),
-                }[gen]
-                parts = []
-                if n_interp:
-                    parts.append(
-                        self._interpolate_class(synth, X, codes, cls, n_interp, class_seed)
-                    )
-                if n - n_interp:
-                    parts.append(self._generate_class(synth, cls, n - n_interp, filt, class_seed))
-                rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-                pieces.append(rows)
-                labels.append(
-                    np.full(n, cls, dtype=y.dtype)
-                    if y.dtype != object
-                    else np.array([cls] * n, dtype=object)
-                )
-        out = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else X.reset_index(drop=True)
+        filt = (
+            _RegionFilter(X, y, self.k_neighbors, self.categorical_features)
+            if wanted and self.filter == "knn"
+            else None
+        )
+        codes = self.synthesizer_.label_codes(y) if wanted else None
+
+        def make(cls: Any, n: int, class_seed: int | None) -> pd.DataFrame:
+            return self._generate_class(X, codes, cls, n, filt, class_seed)
+
+        pieces, labels = self.generate_classes(wanted, seed, y, make)
+        out = pd.concat([X, *pieces], ignore_index=True) if pieces else X.reset_index(drop=True)
         X_res = restore_output(out, self._origin)
         if self._sparse_format is not None:
             X_res = sparse.csr_matrix(X_res).asformat(self._sparse_format)
-        return X_res, np.concatenate(labels)
+        return X_res, np.concatenate([y, *labels])
 
-    def _interpolate_class(
-        self, synth: Synthesizer, X: pd.DataFrame, codes: np.ndarray, cls, n: int, seed
+    def _generate_class(
+        self, X: pd.DataFrame, codes: np.ndarray, cls: Any, n: int, filt: Any, seed: int | None
     ) -> pd.DataFrame:
-        """``n`` rows decoded from random points between latent neighbours of the class."""
-        import torch
+        """``n`` rows of class ``cls``: the ``generation`` mode's share between latent
+        neighbours of the class's real rows, the rest drawn from the model."""
+        synth = self.synthesizer_
+        n_near = {
+            "sample": 0,
+            "interpolate": n,
+            "residual": n,
+            "hybrid": round(self.interpolation_share * n),
+        }[self.generation_]
+        parts = []
+        if n_near:
+            members = np.flatnonzero(codes == synth.label_codes([cls])[0])
+            parts.append(
+                synth.sample_near(
+                    X.iloc[members],
+                    cls,
+                    n_near,
+                    k_neighbors=self.k_neighbors,
+                    keep_detail=self.generation_ != "interpolate",
+                    random_state=seed,
+                )
+            )
+        if n - n_near:
+            parts.append(self._draw_class(cls, n - n_near, filt, seed))
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
-        code = synth.label_codes([cls])[0]
-        members = np.flatnonzero(codes == code)
-        model = synth.model_
-        with torch.no_grad():
-            Z = torch.from_numpy(synth.encoder_.transform(X.iloc[members])).to(model.device)
-            y_code = torch.full((len(members),), int(code), dtype=torch.long, device=model.device)
-            mu = model.encode(Z, y_code)[0].cpu().numpy()
-        rng = np.random.default_rng(seed)
-        k = min(self.k_neighbors, len(members) - 1)
-        neighbours = (
-            NearestNeighbors(n_neighbors=k + 1).fit(mu).kneighbors(mu, return_distance=False)
-        )
-        base = rng.integers(len(members), size=n)
-        other = neighbours[base, rng.integers(1, k + 1, size=n)]
-        step = rng.random((n, 1))
-        z = mu[base] + step * (mu[other] - mu[base])
-        with torch.no_grad():
-            zt = torch.from_numpy(z.astype(np.float32)).to(model.device)
-            labels = torch.full((n,), int(code), dtype=torch.long, device=model.device)
-            out = model.decode(zt, labels).cpu().numpy()
-            if self.generation_ in ("residual", "hybrid"):
-                # move the real row by the decoder's displacement between the two latent points:
-                # the decoder's reconstruction bias cancels; the new row keeps the real row's detail
-                mu_t = torch.from_numpy(mu[base].astype(np.float32)).to(model.device)
-                out = Z.cpu().numpy()[base] + out - model.decode(mu_t, labels).cpu().numpy()
-        return synth.encoder_.inverse_transform(out, random_state=seed)
-
-    def _generate_class(self, synth: Synthesizer, cls, n: int, filt, seed) -> pd.DataFrame:
-        code = synth.label_codes([cls])[0]
+    def _draw_class(self, cls: Any, n: int, filt: Any, seed: int | None) -> pd.DataFrame:
+        """``n`` rows drawn from the model; with the region filter, a surplus (up to 3 rounds
+        of ``2 n``) of which the rows inside the class's region are kept."""
+        synth = self.synthesizer_
+        code = int(synth.label_codes([cls])[0])
         if filt is None:
-            z = synth.sample_encoded(np.full(n, code), seed)
-            return synth.encoder_.inverse_transform(z, random_state=seed)
-        # generate a surplus, keep rows that fall in their own class's region; bounded rounds
-        kept: list[pd.DataFrame] = []
-        scores: list[np.ndarray] = []
-        rejected = 0
-        for round_ in range(3):
-            z = synth.sample_encoded(
+            return synth.rows_for_codes(np.full(n, code), seed)
+
+        def draw(round_: int) -> pd.DataFrame:
+            return synth.rows_for_codes(
                 np.full(2 * n, code), None if seed is None else seed + 7919 * round_
             )
-            rows = synth.encoder_.inverse_transform(z, random_state=seed)
-            score = filt.same_class_share(rows, cls)
-            kept.append(rows)
-            scores.append(score)
-            rejected += int((score == 0).sum())
-            if sum(int((s > 0).sum()) for s in scores) >= n:
-                break
-        rows = pd.concat(kept, ignore_index=True)
-        score = np.concatenate(scores)
-        # stable order: accepted rows first in generation order, then the best of the rest
-        order = np.argsort(-(score > 0).astype(int), kind="stable")
-        chosen = order[:n]
-        if (score[chosen] == 0).any():
-            warnings.warn(
-                f"class {to_python_scalar(cls)!r}: the region filter could not find {n} generated "
-                "rows "
-                "inside the class's region; kept the closest ones",
-                UserWarning,
-                stacklevel=4,
-            )
-        self.n_filtered_[to_python_scalar(cls)] = rejected
-        return rows.iloc[chosen].reset_index(drop=True)
+
+        def take(rows: pd.DataFrame, idx: np.ndarray) -> pd.DataFrame:
+            return rows.iloc[idx].reset_index(drop=True)
+
+        def join(batches: list[pd.DataFrame]) -> pd.DataFrame:
+            return pd.concat(batches, ignore_index=True)
+
+        return self.filtered(cls, n, draw, filt, take, join, rounds=3)
 
 
 class _RegionFilter:
@@ -362,9 +324,15 @@ class _RegionFilter:
         idx = self.nn.kneighbors(feats, return_distance=False)
         return (self.y[idx] == cls).mean(axis=1)
 
+    def judge(self, rows: pd.DataFrame, cls) -> tuple[np.ndarray, np.ndarray]:
+        """A row is accepted when at least one of its nearest real rows is of its class."""
+        share = self.same_class_share(rows, cls)
+        return share, share > 0
+
 
 class GANOverSampler(GenerativeOverSampler):
-    """Over-sampling with a class-conditional GAN (the default model of genbalance)."""
+    """Over-sampling with a class-conditional GAN (``GenerativeOverSampler(model="gan")``;
+    the default family is the VAE)."""
 
     def __init__(
         self,
@@ -372,7 +340,7 @@ class GANOverSampler(GenerativeOverSampler):
         sampling_strategy: Any = "auto",
         random_state: Any = None,
         categorical_features: Any = "auto",
-        epochs: int | str = "auto",
+        epochs: int | str | None = "auto",
         time_budget: float | None = None,
         preset: str | None = None,
         filter: str = "none",  # noqa: A002
@@ -380,7 +348,7 @@ class GANOverSampler(GenerativeOverSampler):
         model_options: dict | None = None,
         trainer_options: dict | None = None,
         encoder_options: dict | None = None,
-        progress: bool = False,
+        progress: bool | str = "auto",
         privacy: Any = None,
     ) -> None:
         super().__init__(
@@ -410,7 +378,7 @@ class VAEOverSampler(GenerativeOverSampler):
         sampling_strategy: Any = "auto",
         random_state: Any = None,
         categorical_features: Any = "auto",
-        epochs: int | str = "auto",
+        epochs: int | str | None = "auto",
         time_budget: float | None = None,
         filter: str = "none",  # noqa: A002
         k_neighbors: int = 5,
@@ -419,7 +387,7 @@ class VAEOverSampler(GenerativeOverSampler):
         model_options: dict | None = None,
         trainer_options: dict | None = None,
         encoder_options: dict | None = None,
-        progress: bool = False,
+        progress: bool | str = "auto",
         privacy: Any = None,
     ) -> None:
         super().__init__(

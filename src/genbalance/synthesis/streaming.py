@@ -11,7 +11,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -133,61 +134,81 @@ class StreamingSource:
         return self._pool_X[self._order[self._starts[classes] + offsets]], classes
 
 
-def fit_file(
-    synth: Any,
+@dataclass
+class StreamPlan:
+    """Everything a synthesizer needs to train on a file: the encoder fitted on a covering
+    sample, the classes found by the scan, and the batch source that streams the file."""
+
+    encoder: Any
+    origin: dict[str, Any]
+    classes: np.ndarray
+    class_counts: np.ndarray
+    n_rows: int
+    source: StreamingSource
+    chunk_rows: int
+    scan_chunks: int
+
+    def stats(self) -> dict[str, int]:
+        """What was read (``stream_stats_``): rows, chunk size, chunks, peak rows held."""
+        return {
+            "rows": self.n_rows,
+            "chunk_rows": self.chunk_rows,
+            "scan_chunks": self.scan_chunks,
+            "train_chunks": self.source.chunks_encoded,
+            "max_rows_held": max(self.source.reader.max_rows_held, self.source.max_pool_rows),
+        }
+
+
+def prepare_stream(
     path: str | Path,
-    target: str | None = None,
+    target: str | None,
     *,
+    categorical_features: Any,
+    encoder_options: dict[str, Any],
+    random_state: int | None,
+    trainer_config: Callable[[int], Any],
     chunk_rows: int | None = None,
     memory_budget: int | str | None = None,
     class_rows: int = 2048,
     dist: Any = None,
-) -> Any:
-    """Fit ``synth`` (a :class:`~genbalance.synthesis.tabular.Synthesizer`) on a file in chunks.
-
-    The encoder is fitted on a bounded sample (``encoder_options['fit_sample_size']`` rows,
-    20,000 by default, plus rare-class rows and one row per category the sample lacks); training
-    streams the file. Peak memory follows ``chunk_rows`` (or ``memory_budget``), not the file.
-    """
+) -> StreamPlan:
+    """Scan ``path`` once, fit the encoder on a bounded covering sample and build the
+    streaming batch source (see :meth:`Synthesizer.fit_file`). ``trainer_config(n_rows)`` gives
+    the trainer settings, whose class sampling the source follows."""
     from genbalance.encoders.tabular import TabularEncoder
     from genbalance.schema import as_frame
 
     if class_rows < 1:
         raise ValueError(f"class_rows must be >= 1, got {class_rows}")
     head = ChunkReader(path, 1024, exact=(target,))
-    n_cols = len(head.columns)
-    rows = resolve_chunk_rows(chunk_rows, memory_budget, n_cols)
-    sample_rows = int(synth.encoder_options.get("fit_sample_size", 20_000))
-    cats = synth.categorical_features
+    rows = resolve_chunk_rows(chunk_rows, memory_budget, len(head.columns))
+    cats = categorical_features
     named = {c for c in cats if isinstance(c, str)} if isinstance(cats, (list, tuple)) else set()
     scan = scan_table(
         path,
         target,
         chunk_rows=rows,
-        sample_rows=sample_rows,
+        sample_rows=int(encoder_options.get("fit_sample_size", 20_000)),
         class_rows=class_rows,
         track_values=named,
-        random_state=synth.random_state,
+        random_state=random_state,
     )
-    options = dict(synth.encoder_options)
-    probe = TabularEncoder(categorical_features=cats, random_state=synth.random_state, **options)
+    options = dict(encoder_options)
+    probe = TabularEncoder(categorical_features=cats, random_state=random_state, **options)
     probe.fit(scan.sample if len(scan.sample) >= 2 else scan.class_sample[scan.columns])
     categorical = [s.name for s in probe.schema if not s.is_numeric]
-    frame = covering_sample(scan, categorical, synth.random_state)
-    frame, synth.origin_ = as_frame(frame)
-    synth.encoder_ = TabularEncoder(
-        categorical_features=categorical or "auto", random_state=synth.random_state, **options
+    frame, origin = as_frame(covering_sample(scan, categorical, random_state))
+    encoder = TabularEncoder(
+        categorical_features=categorical or "auto", random_state=random_state, **options
     ).fit(frame)
-    for spec in synth.encoder_.schema:  # a CSV integer column decodes to integers again
+    for spec in encoder.schema:  # a CSV integer column decodes to integers again
         if spec.name in head.promoted and spec.kind.value == "integer":
             spec.dtype = "int64"
-    synth.classes_ = scan.classes
-    synth.class_counts_ = scan.class_counts
-    config = synth._trainer_config(scan.n_rows, {})
+    config = trainer_config(scan.n_rows)
     source = StreamingSource(
         path,
         target,
-        synth.encoder_,
+        encoder,
         scan,
         chunk_rows=rows,
         sampling=config.sampling,
@@ -195,15 +216,15 @@ def fit_file(
         rank=dist.rank if dist is not None else 0,
         world_size=dist.world_size if dist is not None else 1,
     )
-    synth._train(source, None, scan.n_rows, dist)
-    synth.stream_stats_ = {
-        "rows": scan.n_rows,
-        "chunk_rows": rows,
-        "scan_chunks": scan.chunks,
-        "train_chunks": source.chunks_encoded,
-        "max_rows_held": max(source.reader.max_rows_held, source.max_pool_rows),
-    }
-    return synth
+    return StreamPlan(
+        encoder, origin, scan.classes, scan.class_counts, scan.n_rows, source, rows, scan.chunks
+    )
+
+
+def fit_file(synth: Any, path: str | Path, target: str | None = None, **options: Any) -> Any:
+    """Fit ``synth`` (a :class:`~genbalance.synthesis.tabular.Synthesizer`) on a file in
+    chunks: :meth:`Synthesizer.fit_file`, kept as a function for existing callers."""
+    return synth.fit_file(path, target, **options)
 
 
 def sample_to_file(
@@ -227,18 +248,14 @@ def sample_to_file(
         raise ValueError(f"n must be a non-negative integer, got {n!r}")
     chunk_rows = resolve_chunk_rows(chunk_rows, None, 1)
     rng = np.random.default_rng(random_state)
-    p = synth.class_counts_ / synth.class_counts_.sum()
     code = None if label is None else int(synth.label_codes(label, 1)[0])
     with TableWriter(path, force=force) as writer:
         for i, start in enumerate(range(0, max(n, 1), chunk_rows)):
             m = min(chunk_rows, n - start)
             codes = (
-                np.full(m, code, dtype=np.int64)
-                if code is not None
-                else rng.choice(len(synth.classes_), size=m, p=p)
+                np.full(m, code, dtype=np.int64) if code is not None else synth.draw_codes(m, rng)
             )
-            Z = synth.sample_encoded(codes, random_state + i)
-            rows = synth.encoder_.inverse_transform(Z, random_state=random_state + i)
+            rows = synth.rows_for_codes(codes, random_state + i)
             if len(synth.classes_) > 1:
                 rows[target] = synth.classes_[codes]
             writer.write(rows)

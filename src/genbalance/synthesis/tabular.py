@@ -8,7 +8,6 @@ oversamplers only ask it for rows, and it never decides how many rows a class ne
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import numpy as np
@@ -19,14 +18,17 @@ from genbalance import models
 from genbalance.encoders.tabular import TabularEncoder
 from genbalance.files import ModelFileError, load_bundle, save_bundle
 from genbalance.schema import as_frame, check_labels
+from genbalance.synthesis.base import SAMPLE_CHUNK_ROWS, BaseSynthesizer, resolve_epochs
+from genbalance.synthesis.copies import CopyGuard
+from genbalance.synthesis.metadata import checked_target, jsonable_history, privacy_json, target_of
 from genbalance.training.stabilizers import get_recipe
-from genbalance.training.trainer import History, Trainer, TrainerConfig, resolve_device
-from genbalance.utils import to_python_scalar
+from genbalance.training.trainer import History, Trainer, TrainerConfig
+from genbalance.utils import resolve_progress, to_python_scalar
+
+__all__ = ["SAMPLE_CHUNK_ROWS", "Synthesizer", "auto_batch_size", "auto_steps"]
 
 FILE_KIND = "synthesizer"
-# rows generated per forward pass: small enough that the (rows x encoded width) activations
-# stay in cache on CPU (8k rows x 600 columns = 20 MB), large enough to amortise the calls
-SAMPLE_CHUNK_ROWS = 8192
+DEFAULT_MODEL = "vae"  # the family tuned on the benchmark; the same default on the CLI
 
 # trainer settings a user may pass through ``trainer_options``
 _TRAINER_KEYS = set(TrainerConfig.__dataclass_fields__)
@@ -45,17 +47,27 @@ def auto_batch_size(n_rows: int) -> int:
     return int(np.clip(2 ** round(math.log2(max(n_rows, 1) / 4)), 64, 512))
 
 
-class Synthesizer:
+class Synthesizer(BaseSynthesizer):
     """Fit a class-conditional generative model on a table; sample rows of chosen classes.
+
+    After fit: ``classes_``, ``class_counts_``, ``history_``, ``target_`` (the label column's
+    name and dtype when ``y`` was a named Series or a file's target column; saved in the model
+    file so that ``genbalance sample`` names the column as the training data did).
 
     Parameters
     ----------
-    model : registered family name ("gan", "vae", ...; see ``genbalance.models.available()``).
+    model : registered family name ("vae", the default; "gan", "made", ...; see
+        ``genbalance.models.available()``).
     preset : stabiliser recipe for GANs ("stable", "wgan-gp", "hinge-sn", "pac-wgan", "plain").
-    epochs : passes over the data, or "auto" (a step budget by table size).
+    epochs : passes over the data, "auto" (a step budget by table size) or None (no epoch
+        limit: ``trainer_options={"max_steps": ...}`` or ``time_budget`` decide).
     categorical_features : "auto", names, indices or a boolean mask.
     time_budget : seconds; training stops cleanly when spent.
-    random_state : seed for encoder, training and sampling.
+    progress : True, False or "auto" (default: a progress bar in a terminal or notebook,
+        silent elsewhere).
+    random_state : None (fresh randomness), an int (same seed, same output) or a numpy
+        Generator. Each ``sample`` call without its own ``random_state`` advances the
+        synthesizer's seed, so repeated calls give new rows; passing one reproduces.
     model_options, trainer_options, encoder_options : passed to the family, the
         :class:`TrainerConfig` and the :class:`TabularEncoder`.
     privacy : a :class:`~genbalance.training.dp.DPConfig` (or a dict of its fields):
@@ -65,16 +77,16 @@ class Synthesizer:
 
     def __init__(
         self,
-        model: str = "gan",
+        model: str = DEFAULT_MODEL,
         *,
         preset: str | None = None,
-        epochs: int | str = "auto",
+        epochs: int | str | None = "auto",
         batch_size: int | str = "auto",
         categorical_features: Any = "auto",
         time_budget: float | None = None,
         device: str = "auto",
-        progress: bool = False,
-        random_state: int | None = None,
+        progress: bool | str = "auto",
+        random_state: Any = None,
         model_options: dict[str, Any] | None = None,
         trainer_options: dict[str, Any] | None = None,
         encoder_options: dict[str, Any] | None = None,
@@ -95,34 +107,27 @@ class Synthesizer:
         self.encoder_options = dict(encoder_options or {})
 
     # ------------------------------------------------------------------ fitting
-    def _trainer_config(self, n_rows: int, recipe_trainer: dict[str, Any]) -> TrainerConfig:
+    def trainer_config(
+        self, n_rows: int, recipe_trainer: dict[str, Any] | None = None
+    ) -> TrainerConfig:
+        """The trainer settings of a fit on ``n_rows`` rows: the step and batch rules, then
+        the preset's settings, then the user's ``trainer_options``."""
         unknown = set(self.trainer_options) - _TRAINER_KEYS
         if unknown:
             raise ValueError(
                 f"unknown trainer_options {sorted(unknown)}; accepted: {sorted(_TRAINER_KEYS)}"
             )
         batch = auto_batch_size(n_rows) if self.batch_size == "auto" else int(self.batch_size)
-        if self.epochs == "auto":
-            epochs, max_steps = 0, auto_steps(n_rows)
-        elif (
-            isinstance(self.epochs, (int, np.integer))
-            and not isinstance(self.epochs, bool)
-            and self.epochs >= 0
-        ):
-            epochs, max_steps = int(self.epochs), None
-        else:
-            raise ValueError(
-                f"epochs must be a non-negative integer or 'auto', got {self.epochs!r}"
-            )
+        epochs, max_steps = resolve_epochs(self.epochs, auto_steps(n_rows))
         options = {
             "epochs": epochs,
-            "max_steps": max_steps,
+            **({"max_steps": max_steps} if max_steps is not None else {}),
             "batch_size": batch,
             "time_budget": self.time_budget,
             "device": self.device,
-            "progress": self.progress,
-            "random_state": self.random_state,
-            **recipe_trainer,
+            "progress": resolve_progress(self.progress),
+            "random_state": getattr(self, "seed_", self.random_state),
+            **(recipe_trainer or {}),
             **self.trainer_options,
         }
         if self.privacy is not None:
@@ -149,27 +154,58 @@ class Synthesizer:
                 )
         if len(frame) < 2:
             raise ValueError(f"need at least 2 rows to fit a synthesizer, got {len(frame)}")
-        self.classes_, codes = np.unique(labels, return_inverse=True)
-        self.class_counts_ = np.bincount(codes, minlength=len(self.classes_))
+        seed = self.start_seeds()
+        codes = self.set_classes(labels)
+        self.target_ = target_of(y)
         self.origin_ = origin
         self.encoder_ = TabularEncoder(
             categorical_features=self.categorical_features,
-            random_state=self.random_state,
+            random_state=seed,
             **self.encoder_options,
         ).fit(frame)
         Z = torch.from_numpy(self.encoder_.transform(frame))
         self._train(Z, torch.from_numpy(codes), len(frame), dist)
-        self._remember_rows(frame)
+        self.copy_guard_ = CopyGuard(frame, self.categorical_features)
         return self
 
-    def _remember_rows(self, frame: pd.DataFrame) -> None:
-        """Keep 64-bit hashes of the training rows, in memory only, so that :meth:`sample` can
-        replace exact copies. Never saved: hashes in a shared model file would let anyone test
-        whether a given row was in the training data."""
-        from genbalance.evaluation.privacy import training_row_hashes
+    def fit_file(
+        self,
+        path: Any,
+        target: str | None = None,
+        *,
+        chunk_rows: int | None = None,
+        memory_budget: int | str | None = None,
+        class_rows: int = 2048,
+        dist: Any = None,
+    ) -> Synthesizer:
+        """Learn a table from a CSV/Parquet file read in chunks (bigger than memory).
 
-        self._train_columns = list(frame.columns)
-        self._train_hashes, self._hash_split = training_row_hashes(frame, self.categorical_features)
+        The encoder is fitted on a bounded sample (``encoder_options['fit_sample_size']``
+        rows, 20,000 by default, plus rare-class rows and one row per category the sample
+        lacks); training streams the file. Peak memory follows ``chunk_rows`` (or
+        ``memory_budget``), not the file. ``stream_stats_`` says what was read.
+        """
+        from genbalance.synthesis.streaming import prepare_stream
+
+        seed = self.start_seeds()
+        plan = prepare_stream(
+            path,
+            target,
+            categorical_features=self.categorical_features,
+            encoder_options=self.encoder_options,
+            random_state=seed,
+            trainer_config=self.trainer_config,
+            chunk_rows=chunk_rows,
+            memory_budget=memory_budget,
+            class_rows=class_rows,
+            dist=dist,
+        )
+        self.encoder_, self.origin_ = plan.encoder, plan.origin
+        self.target_ = None if target is None else {"name": str(target), "dtype": None}
+        self.classes_, self.class_counts_ = plan.classes, plan.class_counts
+        self._train(plan.source, None, plan.n_rows, dist)
+        self.stream_stats_ = plan.stats()
+        return self
 
     def _train(self, data: Any, labels: Any, n_rows: int, dist: Any = None) -> None:
         """Build the family on the fitted encoder and train it on ``data`` (a tensor, or a
@@ -184,128 +220,115 @@ class Synthesizer:
                 )
             recipe = get_recipe(self.preset)
             recipe_gan, recipe_trainer = dict(recipe.gan), dict(recipe.trainer)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.random_state if self.random_state is not None else 0)
-            self.model_ = family(
-                self.encoder_.output_dim,
-                len(self.classes_),
-                self.encoder_.spans,
-                **{**recipe_gan, **self.model_options},
-            )
-        config = self._trainer_config(n_rows, recipe_trainer)
-        trainer = Trainer(config)
+        self.model_ = self.build_model(
+            self.encoder_.output_dim,
+            self.encoder_.spans,
+            {**recipe_gan, **self.model_options},
+            self.seed_,
+        )
+        trainer = Trainer(self.trainer_config(n_rows, recipe_trainer))
         trainer.dist = dist
         self.history_: History = trainer.fit(self.model_, data, labels)
 
     # ------------------------------------------------------------------ sampling
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise RuntimeError("this Synthesizer is not fitted yet; call fit(X, y) first")
-
-    def label_codes(self, y: Any, n: int | None = None) -> np.ndarray:
-        """Map user labels to class indices; a scalar label is repeated ``n`` times."""
-        self._check_fitted()
-        values = np.asarray(y, dtype=object)
-        if values.ndim == 0:
-            values = np.repeat(values, n if n is not None else 1)
-        lookup = {to_python_scalar(c): i for i, c in enumerate(self.classes_)}
-        codes = np.empty(len(values), dtype=np.int64)
-        for v in pd.unique(values):
-            key = to_python_scalar(v)
-            if key not in lookup:
-                raise ValueError(
-                    f"unknown class {key!r}; this synthesizer knows "
-                    f"{[to_python_scalar(c) for c in self.classes_]}"
-                )
-            codes[values == v] = lookup[key]
-        return codes
-
-    def sample_encoded(self, codes: np.ndarray, random_state: int | None = None) -> np.ndarray:
-        """Encoded rows for class indices ``codes`` (batched, no gradients)."""
-        self._check_fitted()
-        gen = torch.Generator().manual_seed(
-            random_state if random_state is not None else (self.random_state or 0)
-        )
-        out = []
-        codes_t = torch.as_tensor(codes, dtype=torch.long)
-        device = resolve_device(self.device)  # CUDA when there is one (device="auto")
-        if self.model_.device != device:
-            self.model_.to(device)
-        with torch.inference_mode():
-            for chunk in torch.split(codes_t, SAMPLE_CHUNK_ROWS):
-                out.append(self.model_.generate(chunk.to(device), gen).cpu())
-        if not out:
-            return np.zeros((0, self.encoder_.output_dim), dtype=np.float32)
-        return torch.cat(out).numpy()
+    def rows_for_codes(self, codes: np.ndarray, random_state: Any = None) -> pd.DataFrame:
+        """Generated rows in the user's raw space for class codes ``codes`` (no copy check,
+        no label column): draw in the model's space, then decode with the same seed."""
+        seed = self.call_seed(random_state)
+        return self.encoder_.inverse_transform(self.sample_encoded(codes, seed), random_state=seed)
 
     def sample(
         self,
         n: int | None = None,
         y: Any = None,
-        random_state: int | None = None,
+        random_state: Any = None,
         drop_copies: bool = True,
-    ) -> pd.DataFrame:
+        return_labels: bool = False,
+    ) -> Any:
         """``n`` rows in raw space. ``y``: one label, an array of labels (one per row), a dict
         ``{label: count}``, or None (classes drawn in their training proportions).
+
+        ``random_state``: None continues this synthesizer's random stream (two calls give
+        different rows; a seeded synthesizer gives the same sequence of calls every time); a
+        value reproduces that call. ``return_labels``: return ``(rows, labels)``, the label of
+        every row (useful with ``y=None``, where classes are drawn at random).
 
         ``drop_copies`` (default): generated rows equal in every column to a training row are
         replaced by fresh draws (up to 5 rounds; rows still copying after that are kept, with a
         warning). It needs the fitted object: a synthesizer loaded from a file holds no trace
         of its training rows, so nothing is checked there. ``n_copies_replaced_`` counts them.
         """
-        self._check_fitted()
+        self.require_fitted()
+        seed = self.call_seed(random_state)
+        codes = self._codes_for(n, y, seed)
+        rows = self.rows_for_codes(codes, seed)
+        self.n_copies_replaced_ = 0
+        guard = getattr(self, "copy_guard_", None)  # in memory only: never in a model file
+        if drop_copies and guard is not None and len(rows):
+            rows, self.n_copies_replaced_ = guard.replace(rows, codes, seed, self.rows_for_codes)
+        return (rows, self.sample_labels(codes)) if return_labels else rows
+
+    def _codes_for(self, n: int | None, y: Any, seed: int) -> np.ndarray:
+        """Class codes of the rows :meth:`sample` is asked for (see its ``y``)."""
         if isinstance(y, dict):
-            codes = np.concatenate(
+            return np.concatenate(
                 [self.label_codes(k, int(v)) for k, v in y.items()] or [np.zeros(0, int)]
             )
-        elif y is None:
+        if y is None:
             if n is None or n < 0:
                 raise ValueError(f"n must be a non-negative integer, got {n!r}")
-            rng = np.random.default_rng(
-                random_state if random_state is not None else self.random_state
-            )
-            codes = rng.choice(
-                len(self.classes_), size=int(n), p=self.class_counts_ / self.class_counts_.sum()
-            )
-        else:
-            codes = self.label_codes(y, n)
-            if n is not None and np.ndim(y) > 0 and len(codes) != n:
-                raise ValueError(f"n={n} but {len(codes)} labels were given")
-        Z = self.sample_encoded(codes, random_state)
-        seed = random_state if random_state is not None else self.random_state
-        rows = self.encoder_.inverse_transform(Z, random_state=seed)
-        self.n_copies_replaced_ = 0
-        if drop_copies and getattr(self, "_train_hashes", None) is not None and len(rows):
-            rows = self._replace_copies(rows, codes, seed)
-        return rows
+            return self.draw_codes(int(n), np.random.default_rng(seed))
+        codes = self.label_codes(y, n)
+        if n is not None and np.ndim(y) > 0 and len(codes) != n:
+            raise ValueError(f"n={n} but {len(codes)} labels were given")
+        return codes
 
-    def _replace_copies(self, rows: pd.DataFrame, codes: np.ndarray, seed: int | None):
-        from genbalance.evaluation.privacy import row_hashes_like
+    def sample_near(
+        self,
+        rows: pd.DataFrame,
+        label: Any,
+        n: int,
+        *,
+        k_neighbors: int = 5,
+        keep_detail: bool = True,
+        random_state: Any = None,
+    ) -> pd.DataFrame:
+        """``n`` new rows of class ``label`` between latent neighbours of the real ``rows``
+        (rows of that class), SMOTE's idea on the model's learned manifold.
 
-        def copies(frame: pd.DataFrame) -> np.ndarray:
-            hashes = row_hashes_like(frame[self._train_columns], self._hash_split)
-            return np.flatnonzero(np.isin(hashes, self._train_hashes))
+        Each row is mapped to its posterior mean; a point is drawn on the segment to one of its
+        ``k_neighbors`` nearest neighbours *in latent space* and decoded. ``keep_detail``: move
+        the real row by the decoder's displacement between the two latent points instead, so
+        the decoder's reconstruction bias cancels and the new row keeps the real row's detail.
+        Needs a family with an encoder (``model_.has_encoder``).
+        """
+        self.require_fitted()
+        if not self.model_.has_encoder:
+            raise TypeError(f"model {self.model!r} has no encoder; sample_near needs one")
+        from sklearn.neighbors import NearestNeighbors
 
-        bad = copies(rows)
-        for round_ in range(1, 6):
-            if not bad.size:
-                break
-            self.n_copies_replaced_ += int(bad.size)
-            round_seed = None if seed is None else seed + 104729 * round_
-            fresh = self.encoder_.inverse_transform(
-                self.sample_encoded(codes[bad], round_seed), random_state=round_seed
-            )
-            for j, col in enumerate(rows.columns):  # column by column: dtypes stay
-                rows.iloc[bad, j] = fresh[col].to_numpy()
-            bad = bad[copies(fresh)]
-        if bad.size:
-            warnings.warn(
-                f"{bad.size} generated rows still copy a training row after 5 fresh draws "
-                "(the table may have few distinct rows); kept them",
-                UserWarning,
-                stacklevel=3,
-            )
-        return rows
+        seed = self.call_seed(random_state)
+        code, model = int(self.label_codes([label])[0]), self.model_
+        with torch.no_grad():
+            Z = torch.from_numpy(self.encoder_.transform(rows)).to(model.device)
+            y_code = torch.full((len(rows),), code, dtype=torch.long, device=model.device)
+            mu = model.encode(Z, y_code)[0].cpu().numpy()
+        rng = np.random.default_rng(seed)
+        k = min(k_neighbors, len(rows) - 1)
+        neighbours = (
+            NearestNeighbors(n_neighbors=k + 1).fit(mu).kneighbors(mu, return_distance=False)
+        )
+        base = rng.integers(len(rows), size=n)
+        other = neighbours[base, rng.integers(1, k + 1, size=n)]
+        z = mu[base] + rng.random((n, 1)) * (mu[other] - mu[base])
+        with torch.no_grad():
+            zt = torch.from_numpy(z.astype(np.float32)).to(model.device)
+            labels = torch.full((n,), code, dtype=torch.long, device=model.device)
+            out = model.decode(zt, labels).cpu().numpy()
+            if keep_detail:
+                mu_t = torch.from_numpy(mu[base].astype(np.float32)).to(model.device)
+                out = Z.cpu().numpy()[base] + out - model.decode(mu_t, labels).cpu().numpy()
+        return self.encoder_.inverse_transform(out, random_state=seed)
 
     def log_likelihood(self, X: Any, y: Any = None) -> np.ndarray:
         """Exact ``log p(row | class)`` of every row of ``X`` under the trained model (nats).
@@ -317,7 +340,7 @@ class Synthesizer:
         densities. ``y``: the labels of the rows (one per row, or one for all); None when the
         synthesizer was fitted without labels.
         """
-        self._check_fitted()
+        self.require_fitted()
         if not self.model_.has_likelihood:
             have = [name for name in models.available() if models.get(name).has_likelihood]
             raise TypeError(
@@ -353,7 +376,7 @@ class Synthesizer:
     @property
     def privacy_(self) -> dict[str, Any]:
         """What DP training spent (epsilon, delta, noise, steps); empty without privacy."""
-        self._check_fitted()
+        self.require_fitted()
         return dict(self.history_.privacy)
 
     def sample_labels(self, codes: np.ndarray) -> np.ndarray:
@@ -362,20 +385,21 @@ class Synthesizer:
     # ------------------------------------------------------------------ files
     def save(self, path, overwrite: bool = False):
         """One safetensors file: weights + JSON (encoder, classes, history, settings)."""
-        self._check_fitted()
+        self.require_fitted()
         meta = {
             "kind": FILE_KIND,
             "model": self.model_.get_config(),
             "encoder": self.encoder_.to_json(),
             "classes": [to_python_scalar(c) for c in self.classes_],
             "class_counts": self.class_counts_.tolist(),
-            "history": _jsonable_history(self.history_),
+            "target": getattr(self, "target_", None),  # the label column's name and dtype
+            "history": jsonable_history(self.history_),
             "privacy": self.history_.privacy or None,  # epsilon spent, under DP training
             "settings": {
                 "model": self.model,
                 "preset": self.preset,
-                "random_state": self.random_state,
-                "privacy": _privacy_json(self.privacy),
+                "random_state": self.random_state if isinstance(self.random_state, int) else None,
+                "privacy": privacy_json(self.privacy),
             },
         }
         tensors = {f"model.{k}": v for k, v in self.model_.state_tensors().items()}
@@ -388,7 +412,7 @@ class Synthesizer:
             raise ModelFileError(f"{path}: holds a {meta.get('kind')!r}, not a synthesizer")
         settings = meta.get("settings", {})
         self = cls(
-            model=settings.get("model", "gan"),
+            model=settings.get("model", "gan"),  # files before 0.3 had no default recorded
             preset=settings.get("preset"),
             random_state=settings.get("random_state"),
             privacy=settings.get("privacy"),
@@ -401,36 +425,9 @@ class Synthesizer:
             ):
                 self.classes_ = self.classes_.astype(np.int64)
             self.class_counts_ = np.asarray(meta["class_counts"], dtype=np.int64)
+            self.target_ = checked_target(meta.get("target"))
             self.history_ = History.from_json(meta["history"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{path}: malformed synthesizer metadata ({exc})") from None
         self.model_ = models.from_state(meta["model"], tensors, str(path))
         return self
-
-
-def _privacy_json(privacy: Any) -> dict[str, Any] | None:
-    from genbalance.training.dp import DPConfig
-
-    config = DPConfig.coerce(privacy)
-    return None if config is None else config.to_json()
-
-
-def _jsonable_history(history: History) -> dict[str, Any]:
-    """History without non-finite floats (JSON has no NaN)."""
-    data = history.to_json()
-    data["steps"] = [
-        {k: (v if isinstance(v, (int, float)) and math.isfinite(v) else None) for k, v in s.items()}
-        for s in data["steps"]
-    ]
-    return data
-
-
-def warn_small_classes(counts: dict[Any, int], minimum: int = 10) -> None:
-    small = {k: v for k, v in counts.items() if v < minimum}
-    if small:
-        warnings.warn(
-            f"classes with fewer than {minimum} rows: {small}; generated rows for them are "
-            "low quality (the model has little to learn from)",
-            UserWarning,
-            stacklevel=3,
-        )

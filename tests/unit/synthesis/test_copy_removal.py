@@ -51,7 +51,7 @@ def test_model_file_holds_no_trace_of_training_rows(fitted, tmp_path):
     header = json.loads(path.read_bytes()[8 : 8 + header_len])
     assert "hash" not in json.dumps(header).lower()
     loaded = Synthesizer.load(path)
-    assert getattr(loaded, "_train_hashes", None) is None
+    assert getattr(loaded, "copy_guard_", None) is None
     out = loaded.sample(100, random_state=1)  # nothing to check against: no error, no removal
     assert loaded.n_copies_replaced_ == 0 and len(out) == 100
 

@@ -95,7 +95,7 @@ def test_bad_settings_named():
     with pytest.raises(ValueError, match="trainer_options"):
         Synthesizer(epochs=1, trainer_options={"speed": 3}).fit(X)
     with pytest.raises(ValueError, match="unknown GAN settings"):
-        Synthesizer(epochs=1, model_options={"depth": 3}).fit(X)
+        Synthesizer("gan", epochs=1, model_options={"depth": 3}).fit(X)
     with pytest.raises(ValueError, match="one label per row"):
         Synthesizer(epochs=1).fit(X, [0, 1])
 
