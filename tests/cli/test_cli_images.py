@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -230,3 +232,20 @@ def test_error_existing_output_needs_force(folder, tmp_path) -> None:
     (tmp_path / "o.npz").write_bytes(b"x")
     result = _resample(folder, tmp_path)
     assert result.exit_code == 2 and "--force" in _out(result)
+
+
+def test_resample_json_and_counts_streams(folder, tmp_path) -> None:
+    out = tmp_path / "o.npz"
+    result = _resample(folder, tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)  # stdout holds the JSON document alone
+    assert doc["images"] == 30 and doc["output"] == str(out)
+    assert {r["class"]: r["generated"] for r in doc["counts"]} == {
+        "class0": 0,
+        "class1": 6,
+        "class2": 8,
+    }
+    assert f"wrote 30 images to {out}" in result.stderr
+    result = _resample(folder, tmp_path, "--force")  # the table on stdout, the message not
+    assert result.exit_code == 0, result.output
+    assert "class2" in result.stdout and "wrote" not in result.stdout

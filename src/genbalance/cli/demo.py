@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.table import Table
 from sklearn.model_selection import train_test_split
 
+from genbalance.cli.common import err
+
 DEMO_DATASET = "abalone9-18"
 
 
@@ -26,7 +28,11 @@ def run_demo(
     console: Console | None = None,
     out_dir: str | Path = "runs/demo",
 ) -> pd.DataFrame:
-    """Run the demo; returns the comparison table and writes the balanced training set."""
+    """Run the demo; returns the comparison table and writes the balanced training set.
+
+    Progress and what was written go to ``console`` (stderr by default); the table itself is
+    for the caller to show (:func:`demo_view`) or serialise.
+    """
     from imblearn.over_sampling import SMOTENC
 
     from genbalance.data.datasets import load_keel
@@ -34,7 +40,7 @@ def run_demo(
     from genbalance.evaluation import rebalancing_gain
     from genbalance.sampling.tabular import GenerativeOverSampler
 
-    console = console or Console()
+    console = console or err
     X, y = load_keel(DEMO_DATASET)
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.3, stratify=y, random_state=seed)
     console.print(
@@ -66,15 +72,6 @@ def run_demo(
         rows.append({"method": name, **mean["augmented"].to_dict(), "seconds": secs})
     table = pd.DataFrame(rows).set_index("method")
 
-    view = Table(title="mean over 4 classifiers, untouched 30% test split")
-    view.add_column("method")
-    metrics = ["roc_auc", "g_mean", "minority_f1", "balanced_accuracy", "seconds"]
-    for m in metrics:
-        view.add_column(m, justify="right")
-    for method, r in table.iterrows():
-        view.add_row(method, *[f"{r[m]:.3f}" if m != "seconds" else f"{r[m]:.1f}" for m in metrics])
-    console.print(view)
-
     out = Path(out_dir)
     balanced = X_gb.copy()
     balanced["Class"] = np.asarray(y_gb)
@@ -84,3 +81,17 @@ def run_demo(
         f"written to {path}"
     )
     return table
+
+
+METRICS = ["roc_auc", "g_mean", "minority_f1", "balanced_accuracy", "seconds"]
+
+
+def demo_view(table: pd.DataFrame) -> Table:
+    """The comparison table of :func:`run_demo`, for a terminal."""
+    view = Table(title="mean over 4 classifiers, untouched 30% test split")
+    view.add_column("method")
+    for m in METRICS:
+        view.add_column(m, justify="right")
+    for method, r in table.iterrows():
+        view.add_row(method, *[f"{r[m]:.3f}" if m != "seconds" else f"{r[m]:.1f}" for m in METRICS])
+    return view
