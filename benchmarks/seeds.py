@@ -4,11 +4,13 @@ The stored run ``keel100`` (seed 0) also holds CTGAN and the other families, whi
 again; a second seed ran as its own run (``keel100-seed1``) so that no table mixes samplers
 measured on one seed with samplers measured on two. This script keeps the samplers every given
 run covers, averages each dataset's metrics over the runs (one seed each, the same number of
-folds, so every seed weighs the same) and writes the usual summary for the pooled table.
+folds, so every seed weighs the same) and writes the usual summary for the pooled table,
+significance tests included (Friedman, Nemenyi, Holm and Wilcoxon on the pooled per-dataset
+values: a dataset is one block whatever the number of seeds).
 
 Run: ``.venv/bin/python benchmarks/seeds.py keel100 keel100-seed1 --out keel100-seeds0-1``
-(seconds; reads benchmarks/results/<run>/per_dataset.csv, writes summary.md and ranks.png
-under benchmarks/results/<out>/).
+(seconds; reads benchmarks/results/<run>/per_dataset.csv, writes summary.md, ranks.png and
+cd_<metric>.png under benchmarks/results/<out>/).
 """
 
 from __future__ import annotations

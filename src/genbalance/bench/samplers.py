@@ -5,7 +5,8 @@ training fold (nominal strings kept); ``input="encoded"`` ones (BorderlineSMOTE,
 smote-variants methods, which take numbers only) get the one-hot + min-max encoded fold.
 genbalance samplers are given as spec strings: ``gb-default``, ``gb-<family>`` or
 ``gb:<family>[,key=value,...]`` (dotted keys such as ``trainer_options.lr=1e-3`` fill the
-dict options).
+dict options). ``weighted`` is the cost-sensitive baseline: no resampling, the classifiers
+trained with balanced weights instead (``SamplerDef.weighted``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ class SamplerDef:
     input: str = "raw"  # "raw" or "encoded"
     requires: tuple[str, ...] = field(default=())  # optional packages it imports
     doc: str = ""
+    # cost-sensitive: the classifiers are trained with balanced class or sample weights
+    # (evaluate.WEIGHTED_CLASSIFIERS) instead of the plain ones
+    weighted: bool = False
 
 
 class NoResampling:
@@ -228,6 +232,12 @@ def _genbalance(spec: str) -> SamplerDef:
 
 SAMPLERS: dict[str, SamplerDef] = {
     "none": SamplerDef(lambda seed, info: NoResampling(), doc="no resampling"),
+    "weighted": SamplerDef(
+        lambda seed, info: NoResampling(),
+        doc="no resampling; cost-sensitive classifiers (balanced class/sample weights; "
+        "k-NN: class-weighted votes)",
+        weighted=True,
+    ),
     "ros": SamplerDef(_ros, doc="imbalanced-learn RandomOverSampler"),
     "smote": SamplerDef(_smote, doc="SMOTE; SMOTENC with nominal columns, SMOTEN if all nominal"),
     "borderline": SamplerDef(_borderline, "encoded", doc="imbalanced-learn BorderlineSMOTE"),

@@ -31,8 +31,8 @@ def run(
         typer.Option(
             "--samplers",
             "-s",
-            help="none, ros, smote, borderline, adasyn, polyfit, prowsyn, ctgan, gb-default, "
-            "gb-gan, gb-vae, gb-made, gb-rbm, gb-diffusion, gb:<family>,key=value,... "
+            help="none, weighted, ros, smote, borderline, adasyn, polyfit, prowsyn, ctgan, "
+            "gb-default, gb-gan, gb-vae, gb-made, gb-rbm, gb-diffusion, gb:<family>,key=value,... "
             "(comma lists; repeatable).",
         ),
     ] = ["none,smote"],  # noqa: B006
@@ -100,7 +100,8 @@ def summarize_cmd(
     results_dir: ResultsOpt = Path("benchmarks/results"),
     as_json: JsonOpt = False,
 ) -> None:
-    """Write cells.csv, per_dataset.csv, summary.md and ranks.png for a run; print summary.md."""
+    """Write cells.csv, per_dataset.csv, summary.md, ranks.png and the critical-difference
+    diagrams (cd_<metric>.png) for a run; print summary.md."""
     from genbalance.bench import summarize
 
     out = summarize(name, cache_dir=cache_dir, results_dir=results_dir)

@@ -59,9 +59,12 @@ def test_run_summary_files_and_contents(dirs):
     assert "## Win/tie/loss against smote" in text and "| none | 2 |" in text
     assert "ctgan is not in this run" in text
     assert (out / "ranks.png").stat().st_size > 1000
-    # a fresh clone has no cache: the summary is rebuilt from the stored cells.csv
+    # a fresh clone has no cache: the summary is rebuilt from the stored cells.csv, and the
+    # stored cells are written back byte for byte (no float turned into repr() text)
+    cells_text = (out / "cells.csv").read_text()
     out2 = summarize("t", cache_dir=cache / "gone", results_dir=results)
     assert (out2 / "summary.md").read_text() == text
+    assert (out2 / "cells.csv").read_text() == cells_text
 
 
 def test_fresh_clone_continues_from_stored_cells(dirs):
@@ -77,6 +80,15 @@ def test_fresh_clone_continues_from_stored_cells(dirs):
         (d, "smote") for d in sorted(TINY)
     ]
     assert len(report.cached) == 2
+    # the new cells join the stored ones; every stored row is kept as it was
+    before = pd.read_csv(stored, keep_default_na=False)
+    merged = pd.read_csv(
+        summarize("s", cache_dir=fresh_cache, results_dir=results) / "cells.csv",
+        keep_default_na=False,
+    )
+    assert set(merged["sampler"]) == {"none", "smote"}
+    kept = merged[merged["sampler"] == "none"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, before, check_dtype=False)  # all-zero F1 reads as int
     # a classifier the stored cells lack makes them stale, as for cached cells
     more = {**FAST, "classifiers": ["knn", "logreg", "tree"]}
     report = run_benchmark(
@@ -215,7 +227,7 @@ def test_sampler_specs():
     ]
     with pytest.raises(ValueError, match="follows no gb:"):
         split_samplers("none,epochs=5")
-    with pytest.raises(ValueError, match="accepted: none, ros, smote"):
+    with pytest.raises(ValueError, match="accepted: none, weighted, ros, smote"):
         get_sampler("smoot")
     with pytest.raises(ValueError, match="not key=value"):
         parse_gb_spec("gb:gan,epochs")
