@@ -6,7 +6,9 @@ without pulling in a higher layer.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from typing import Any
 
 import numpy as np
@@ -104,3 +106,25 @@ def resolve_progress(progress: bool | str) -> bool:
         return True
     stream = sys.stderr
     return bool(getattr(stream, "isatty", lambda: False)())
+
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` for ``warnings.warn`` that names the user's line: one past the
+    outermost genbalance frame (scikit-learn / imbalanced-learn frames between ours are passed
+    over). A fixed number cannot be right: the same warning is 4 frames from the user through
+    ``Trainer``, 6 through ``Synthesizer`` and 11 through a sampler. Call it inside the
+    ``warnings.warn(...)`` call."""
+    frame, level, outermost = sys._getframe(1), 1, 1
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if "importlib" in name and "_bootstrap" in name:  # warnings.warn does not count these
+            frame = frame.f_back
+            continue
+        generated_init = name == "<string>" and frame.f_code.co_name == "__init__"
+        if name.startswith(PACKAGE_DIR) or (generated_init and level == outermost + 1):
+            outermost = level
+        frame, level = frame.f_back, level + 1
+    return outermost + 1

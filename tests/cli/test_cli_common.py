@@ -4,6 +4,7 @@ the overwrite guard, the parsers, JSON output, and progress bars kept off stdout
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +93,16 @@ def test_markup_in_messages_is_printed_literally():
             "m.st exists; pass overwrite/--force to replace it",
             "m.st exists; pass --force to replace it",
         ),
+        (
+            "m.st exists; pass overwrite=True to replace it",
+            "m.st exists; pass --force to replace it",
+        ),
+        (
+            "files already exist in the report folder: ['r/report.md']; pass force=True to "
+            "replace them",
+            "files already exist in the report folder: ['r/report.md']; pass --force to "
+            "replace them",
+        ),
         ("call again with force=True", "call again with --force"),
         ("epochs must be >= 0, got -1", "--epochs must be >= 0, got -1"),
         ("time_budget must be > 0 seconds", "--time-budget must be > 0 seconds"),
@@ -105,6 +116,24 @@ def test_markup_in_messages_is_printed_literally():
 )
 def test_messages_use_cli_spellings(python, cli):
     assert common.cli_message(ValueError(python)) == cli
+
+
+def test_library_overwrite_messages_read_as_python_and_as_cli(tmp_path):
+    """The library says force=True / overwrite=True; the command line says --force only."""
+    from genbalance.evaluation.report_output import check_free
+    from genbalance.files import atomic_write_bytes
+
+    there = tmp_path / "report.md"
+    there.write_text("x")
+    with pytest.raises(FileExistsError) as report_exists:
+        check_free([there], force=False)
+    python = str(report_exists.value)
+    assert "pass force=True to replace them" in python and "--force" not in python, python
+    with pytest.raises(FileExistsError) as file_exists:  # files.py: either wording
+        atomic_write_bytes(there, b"y", overwrite=False)
+    for exc in (report_exists.value, file_exists.value):
+        cli = common.cli_message(exc)
+        assert re.search(r"pass --force to replace (it|them)$", cli) and "=True" not in cli, cli
 
 
 def test_refuse_overwrite(tmp_path):

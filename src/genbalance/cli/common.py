@@ -139,10 +139,11 @@ FAILURES: tuple[type[BaseException], ...] = (
     MemoryError,
 )
 
-# library messages in Python spelling -> the flags a command-line user types
+# library messages in Python spelling -> the flags a command-line user types. The library
+# says ``force=True`` / ``overwrite=True``; the mixed forms of older messages stay translated.
 _CLI_SPELLINGS = (
-    (re.compile(r"force=True \(--force\)"), "--force"),
-    (re.compile(r"overwrite/--force"), "--force"),
+    (re.compile(r"\b(?:force|overwrite)=True \(--force\)"), "--force"),
+    (re.compile(r"\boverwrite/--force\b"), "--force"),
     (re.compile(r"\b(?:force|overwrite)=True\b"), "--force"),
     (re.compile(r"\brandom_state\b(?= must)"), "--seed"),
     (

@@ -251,6 +251,57 @@ def fit(
 
 
 # -------------------------------------------------------------------------------- sample
+FALLBACK_LABEL_COLUMN = "class"  # models saved without their label column's name
+
+
+def label_column(synth: Any, target: str | None) -> str:
+    """The label column ``sample`` writes: ``--target``, else the name the model file
+    records (``synth.target_``), else :data:`FALLBACK_LABEL_COLUMN`.
+
+    A name that is also a feature column is refused: the labels would silently replace that
+    feature. (A one-class model writes no label column, so nothing can clash.)
+    """
+    recorded = getattr(synth, "target_", None) or {}
+    if target is not None:
+        name, how = target, "--target"
+    elif recorded.get("name") is not None:
+        name, how = recorded["name"], "the label column the model file records,"
+    else:
+        name, how = FALLBACK_LABEL_COLUMN, "the default label column name"
+    if not str(name).strip():
+        raise ValueError("--target must name a column, got an empty name")
+    features = [str(c) for c in synth.encoder_.columns]
+    if len(synth.classes_) > 1 and str(name) in features:
+        raise ValueError(
+            f"{how} {name!r} is a feature column of this model, so the labels would replace "
+            f"that column; pass another name with --target (features: {features[:10]})"
+        )
+    return str(name)
+
+
+def labels_as(classes: Any, dtype: str | None) -> Any:
+    """The class labels in the training column's dtype (``target_["dtype"]``), so that a
+    Parquet round trip keeps e.g. bool or int32 labels; unchanged when no dtype is recorded
+    or the cast would alter a label (its value or its Python type)."""
+    if not dtype:
+        return classes
+    import numpy as np
+    import pandas as pd
+
+    from genbalance.utils import to_python_scalar
+
+    try:
+        cast = pd.Series(list(classes), dtype=object).astype(dtype)
+    except (TypeError, ValueError, OverflowError):
+        return classes
+    before = [to_python_scalar(v) for v in classes]
+    after = [to_python_scalar(v) for v in cast.astype(object)]
+    if any(type(a) is not type(b) or a != b for a, b in zip(before, after, strict=True)):
+        return classes
+    # an array indexed by class codes (a Series would align on its index instead)
+    return cast.to_numpy() if isinstance(cast.dtype, np.dtype) else cast.array
+
+
 @handle_errors
 def sample(
     model_file: Annotated[Path, typer.Argument(help="Model written by `genbalance fit`.")],
@@ -260,8 +311,14 @@ def sample(
         str | None, typer.Option("--class", help="Generate rows of this class only.")
     ] = None,
     target: Annotated[
-        str, typer.Option("--target", "-t", help="Name of the label column written.")
-    ] = "class",
+        str | None,
+        typer.Option(
+            "--target",
+            "-t",
+            help="Name of the label column written (default: the training table's, as the "
+            f"model file records it; else '{FALLBACK_LABEL_COLUMN}').",
+        ),
+    ] = None,
     chunk_rows: Annotated[int, typer.Option(help="Rows generated and written at a time.")] = (
         100_000
     ),
@@ -286,12 +343,15 @@ def sample(
                 f"unknown class {label!r} for --class; the model knows {sorted(known)}"
             )
         chosen = known[label]
+    column = label_column(synth, target)
+    recorded = getattr(synth, "target_", None) or {}
+    synth.classes_ = labels_as(synth.classes_, recorded.get("dtype"))
     sample_to_file(
         synth,
         n,
         output,
         label=chosen,
-        target=target,
+        target=column,
         chunk_rows=chunk_rows,
         random_state=seed,
         force=force,

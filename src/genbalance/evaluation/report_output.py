@@ -48,7 +48,7 @@ def check_free(paths: Iterable[Path], force: bool) -> None:
     if existing and not force:
         raise FileExistsError(
             f"files already exist in the report folder: {existing}; "
-            "pass force=True (--force) to replace them"
+            "pass force=True to replace them"  # the CLI says --force (cli.common)
         )
 
 

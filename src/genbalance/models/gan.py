@@ -33,6 +33,7 @@ from genbalance.models.nets import (
     one_hot,
     pack,
 )
+from genbalance.utils import user_stacklevel
 
 ARCHITECTURES = ("mlp-classic", "mlp-residual")
 PENALTIES = ("none", "wgan", "r1")
@@ -160,7 +161,7 @@ class GAN(GenerativeModel):
             warnings.warn(
                 "gradient penalty with BatchNorm in D: switching D to LayerNorm",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
             h["d_norm"] = "layer"
         if h["g_hidden"] is None:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from genbalance.encoders.rows import row_hashes_like, training_row_hashes
+from genbalance.utils import user_stacklevel
 
 #: fresh draws before copies that keep coming back are kept (with a warning)
 MAX_ROUNDS = 5
@@ -57,6 +58,6 @@ class CopyGuard:
                 f"{bad.size} generated rows still copy a training row after {MAX_ROUNDS} fresh "
                 "draws (the table may have few distinct rows); kept them",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
         return rows, replaced

@@ -20,7 +20,7 @@ from genbalance import models
 from genbalance.encoders.images import ImageEncoder
 from genbalance.synthesis.base import BaseSynthesizer, resolve_epochs, steps_per_epoch
 from genbalance.training.trainer import History, Trainer, TrainerConfig
-from genbalance.utils import resolve_progress
+from genbalance.utils import resolve_progress, user_stacklevel
 
 __all__ = ["FILE_KIND", "IMAGE_MODELS", "ImageSynthesizer"]
 
@@ -117,7 +117,7 @@ class ImageSynthesizer(BaseSynthesizer):
                 f"classes {single} have a single image; their generated images lean on what "
                 "the model shares across classes",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
         self.encoder_ = ImageEncoder(per_pixel_spans=False).fit(images)
         data = self.encoder_.transform(images)

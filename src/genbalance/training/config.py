@@ -6,16 +6,15 @@ time_budget) are read in one place. Re-exported by :mod:`genbalance.training.tra
 
 from __future__ import annotations
 
-import inspect
 import numbers
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from genbalance.training.sources import SAMPLING
+from genbalance.utils import user_stacklevel
 
 
 @dataclass
@@ -109,7 +108,7 @@ class TrainerConfig:
                 "epochs=0 together with max_steps is deprecated as 'no epoch limit'; pass "
                 "epochs=None instead (epochs=0 will mean zero passes)",
                 DeprecationWarning,
-                stacklevel=_caller_level(),
+                stacklevel=user_stacklevel(),
             )
         if self.epochs is None and self.max_steps is None and self.time_budget is None:
             raise ValueError(
@@ -123,22 +122,6 @@ class TrainerConfig:
             return self.max_steps  # epochs=0 here: the deprecated sentinel, for one release
         total = self.epochs * steps_per_epoch
         return total if self.max_steps is None else min(total, self.max_steps)
-
-
-def _caller_level() -> int:
-    """``stacklevel`` (counted from the function that warns) of the first caller outside this
-    package and the dataclass ``__init__``: the warning names the line that passed the setting,
-    whether through ``TrainerConfig(...)`` or ``Trainer(...)``."""
-    here = str(Path(__file__).parent)
-    frame = inspect.currentframe()
-    level = 0  # this function; 1 is the one that warns
-    while frame is not None and (
-        level < 2
-        or frame.f_code.co_filename.startswith(here)
-        or (frame.f_code.co_filename == "<string>" and frame.f_code.co_name == "__init__")
-    ):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def resolve_device(device: str) -> torch.device:

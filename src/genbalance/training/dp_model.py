@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
+from genbalance.utils import user_stacklevel
+
 if TYPE_CHECKING:
     from genbalance.models.base import GenerativeModel
 
@@ -102,7 +104,7 @@ def prepare_model(model: GenerativeModel) -> tuple[dict[str, tuple[str, ...]], l
             f"do not exist with it; swapped these layers for LayerNorm: {', '.join(swapped)}"
             + (f" (model setting {key} is now 'layer')" if key else ""),
             UserWarning,
-            stacklevel=6,  # prepare_model < PrivateTraining < Trainer (3) < the caller of fit
+            stacklevel=user_stacklevel(),
         )
     for opt_name, names in dp_parts.items():
         for name in names:

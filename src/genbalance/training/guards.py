@@ -15,6 +15,7 @@ import torch
 
 from genbalance.models.base import GenerativeModel
 from genbalance.training.state import History
+from genbalance.utils import user_stacklevel
 
 
 def all_finite(X: torch.Tensor) -> bool:
@@ -96,12 +97,12 @@ def autocast_for(
         return contextlib.nullcontext()
     if device.type != "cuda":
         msg = f"amp={amp!r} ignored: mixed precision runs on CUDA only (device is {device})"
-        warnings.warn(msg, UserWarning, stacklevel=4)
+        warnings.warn(msg, UserWarning, stacklevel=user_stacklevel())
         history.events.append(msg)
         return contextlib.nullcontext()
     if not torch.cuda.is_bf16_supported():
         msg = "amp ignored: this GPU has no bf16 support (fp16 without loss scaling is unsafe)"
-        warnings.warn(msg, UserWarning, stacklevel=4)
+        warnings.warn(msg, UserWarning, stacklevel=user_stacklevel())
         history.events.append(msg)
         return contextlib.nullcontext()
     return torch.autocast("cuda", dtype=torch.bfloat16)
