@@ -109,8 +109,9 @@ class VAE(GenerativeModel):
         scalar = (k == 0) | (k == 1)
         pred = torch.where(k == 1, torch.tanh(raw), raw)
         loss = (((pred - x) ** 2) / (2 * sigma**2) * scalar).sum(1)
-        bce = F.binary_cross_entropy_with_logits(raw, x.clamp(0, 1), reduction="none")
-        loss = loss + (bce * (k == 2)).sum(1)
+        if act.sigmoid_pos.numel():  # Bernoulli columns; without any the term is exactly 0
+            bce = F.binary_cross_entropy_with_logits(raw, x.clamp(0, 1), reduction="none")
+            loss = loss + (bce * (k == 2)).sum(1)
         return loss + act.categorical_nll(raw, x)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -104,7 +104,10 @@ class StepContext:
         if dist is not None:
             dist.all_reduce_grads(params)  # data-parallel: every rank steps on the mean gradient
         clip = self._trainer.config.grad_clip
-        norm = torch.nn.utils.clip_grad_norm_(params, clip if clip else float("inf"))
+        if clip:
+            norm = torch.nn.utils.clip_grad_norm_(params, clip)
+        else:  # the norm only (the NaN check and the metric): no rescaling of every gradient
+            norm = torch.nn.utils.get_total_norm([p.grad for p in params])
         if not torch.isfinite(norm):
             raise NonFiniteError(f"gradient norm of {name!r} is {norm.item()} at step {self.step}")
         opt.step()
@@ -227,7 +230,7 @@ class Trainer:
         autocast = autocast_for(cfg.amp, self._device, history)
         t0 = time.perf_counter() - history.seconds
         ctx = StepContext(self, model)
-        _multi_tensor_updates(model)
+        _multi_tensor_updates(model, fused=cfg.privacy is None)
         snap = snapshot(model, self.emas)
         model.train(True)
         return _Run(
@@ -428,9 +431,17 @@ class Trainer:
         save_checkpoint(self.config.checkpoint_path, model, self, step, history)
 
 
-def _multi_tensor_updates(model: GenerativeModel) -> None:
-    """One multi-tensor optimiser update, not a Python loop over parameters (CPU too)."""
+def _multi_tensor_updates(model: GenerativeModel, fused: bool) -> None:
+    """The fastest optimiser update the families' Adam allows: the fused kernel (one pass per
+    parameter, CPU and CUDA; about a quarter of a small model's step saved on CPU), else one
+    multi-tensor update instead of a Python loop over parameters. ``fused`` is off under DP
+    (Opacus steps the wrapped optimiser itself)."""
     for opt in model.optimizers().values():
         for group in opt.param_groups:
+            if fused and isinstance(opt, torch.optim.Adam) and not opt.state:
+                if group.get("fused") is None and all(
+                    p.dtype == torch.float32 for p in group["params"]
+                ):
+                    group["fused"], group["foreach"] = True, False
             if "foreach" in group and group["foreach"] is None:
                 group["foreach"] = True
