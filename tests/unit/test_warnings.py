@@ -34,12 +34,7 @@ from genbalance import (
 # the user's line through Trainer, Synthesizer or a sampler); the fix is a stacklevel computed
 # at the warning (one past the outermost genbalance frame). Remove an entry once its file is
 # fixed: the strict xfail fails to say so.
-PENDING: dict[str, str] = {
-    "small-class": "sampling/tabular.py _fit_resample: stacklevel=3",
-    "categories-sampler": "encoders/categorical.py CategoricalCodec.fit: stacklevel=4",
-    "knn-filter": "sampling/base.py GenerativeSamplerMixin.filtered: stacklevel=5",
-    "image-filter": "sampling/base.py GenerativeSamplerMixin.filtered: stacklevel=5",
-}
+PENDING: dict[str, str] = {}
 
 
 @pytest.fixture(autouse=True)

@@ -81,6 +81,34 @@ def _load(source: str, labels: Path | None, channels: int | None):
     return X, y
 
 
+def refuse_same_paths(output: Path, source: str, labels: Path | None) -> None:
+    """Refuse an output that is an input, or a folder inside or around the input folder.
+
+    Writing the balanced set over its input would replace the user's originals (and, for a
+    folder, add the originals again under new names); an output folder inside the input
+    folder would load as an extra class next time. ``--force`` does not change this."""
+    out = output.expanduser().resolve()
+    for given in (source, labels):
+        if given is None or not Path(given).exists():
+            continue  # bundled sets ("digits") and missing inputs (reported when loading)
+        src = Path(given).expanduser().resolve()
+        if out == src:
+            raise ValueError(
+                f"the output {output} is the input {given}; write the balanced set elsewhere "
+                "(the input is never overwritten, even with --force)"
+            )
+        if src.is_dir() and src in out.parents:
+            raise ValueError(
+                f"the output {output} is inside the input folder {given}, where it would load "
+                "as an extra class; write it outside the input folder"
+            )
+        if out in src.parents:
+            raise ValueError(
+                f"the input {given} is inside the output folder {output}; write the balanced "
+                "set to another folder"
+            )
+
+
 def _counts(before, after=None) -> list[dict[str, Any]]:
     import numpy as np
 
@@ -199,9 +227,14 @@ def resample(
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Train on the images and write them plus generated rare-class images."""
+    """Train on the images and write them plus generated rare-class images.
+
+    The output (an .npz file or a folder) is written under a temporary name and published
+    atomically, never onto the input; with --force it replaces only a file, or a folder that
+    an earlier `genbalance images resample` wrote (see docs/reliability.md)."""
     from genbalance.data.images import save_image_folder, save_npz
 
+    refuse_same_paths(output, source, labels)
     refuse_overwrite(output, grid, save_model, force=force)
     X, y = _load(source, labels, channels)
     sampler = _sampler(
@@ -218,9 +251,9 @@ def resample(
     with warnings_to_stderr():
         X_res, y_res = sampler.fit_resample(X, y)
     if output.suffix.lower() == ".npz":
-        save_npz(output, X_res, y_res)
+        save_npz(output, X_res, y_res, overwrite=force)
     else:
-        save_image_folder(output, X_res, y_res)
+        save_image_folder(output, X_res, y_res, overwrite=force)
     if grid is not None:
         sampler.save_sample_grid(grid)
     if save_model is not None:

@@ -26,15 +26,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from genbalance.data.kinds import categorical_by_default
 from genbalance.data.tables import table_format
-from genbalance.files import file_mode, fsync_dir
+from genbalance.data.validation import check_labels, refuse_duplicate_columns
+from genbalance.files import check_target, file_mode, publish
 from genbalance.utils import parse_bytes
 
 DEFAULT_CHUNK_ROWS = 100_000
+#: integers from 2**53 on cannot all be held by float64, the type numeric columns are modelled
+#: in: a column holding one is refused rather than rounded silently
+EXACT_INT_LIMIT = 2**53
+# the text pandas.read_csv reads as missing (its default na_values): the target column of a
+# streamed CSV reads the same way, so that an empty label cell is refused as in memory
+NA_STRINGS = tuple(
+    "|#N/A|#N/A N/A|#NA|-1.#IND|-1.#QNAN|-NaN|-nan|1.#IND|1.#QNAN|<NA>|N/A|NA|NULL|NaN|None|n/a"
+    "|nan|null".split("|")
+)
 
 
 # ---------------------------------------------------------------------------------- settings
@@ -80,6 +91,11 @@ class ChunkReader:
     inferred from the first block, with integers read as float64 (a later block with a decimal
     point or a gap would otherwise fail mid-file); ``skip(i)`` true leaves chunk ``i``
     unconverted (ranks of a distributed run read their own chunks).
+
+    Read like the in-memory path reads a table: a repeated column name is refused, an
+    ``exact`` (target) text cell that pandas reads as missing (empty, ``NA``, ...) is missing,
+    and an integer column holding a value from 2**53 on (which float64 would round) is
+    refused, naming the column and the value.
     """
 
     def __init__(
@@ -95,6 +111,7 @@ class ChunkReader:
         self.max_rows_held = 0
         schema = self.schema()
         self.columns = list(schema.names)
+        refuse_duplicate_columns(pd.DataFrame(columns=self.columns), str(self.path))
         # CSV integer columns read as float64; names kept so that decoding gives ints back
         self.promoted = {
             f.name for f in schema if self.kind == "csv" and pa.types.is_integer(f.type)
@@ -156,10 +173,41 @@ class ChunkReader:
             if out is not None:
                 yield out
 
+    def _checked(self, table: pa.Table) -> pa.Table:
+        """The chunk with the in-memory path's reading rules applied (see the class doc)."""
+        for i, col_type in enumerate(table.schema):
+            name, kind, column = col_type.name, col_type.type, table.column(i)
+            if name in self.exact:
+                if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+                    missing = pc.is_in(column, value_set=pa.array(NA_STRINGS, kind))
+                    if pc.any(missing).as_py():
+                        column = pc.if_else(missing, pa.scalar(None, kind), column)
+                        table = table.set_column(i, col_type, column)
+                continue  # labels stay exact: they are never converted to float
+            if column.null_count == len(column):
+                continue
+            if pa.types.is_integer(kind):
+                bounds = pc.min_max(column)
+                top = max(abs(bounds["min"].as_py()), abs(bounds["max"].as_py()))
+            elif name in self.promoted:  # a CSV integer column, read as float64
+                top = pc.max(pc.abs(column)).as_py()
+            else:
+                continue
+            if top >= EXACT_INT_LIMIT:
+                raise ValueError(
+                    f"{self.path}: integer column {name!r} holds a value of magnitude "
+                    f"{top:.17g}, at or beyond 2**53 = {EXACT_INT_LIMIT}, where float64 (what "
+                    "genbalance models numbers in) cannot hold every integer: it would be "
+                    "rounded silently. Drop the column (an id?), scale it, or convert it to "
+                    "text to model it as a category"
+                )
+        return table
+
     def _emit(self, buf: list[pa.RecordBatch], index: int, skip) -> pd.DataFrame | None:
         if skip is not None and skip(index):
             return None
-        frame = pa.Table.from_batches(buf).to_pandas()
+        table = self._checked(pa.Table.from_batches(buf))
+        frame = table.to_pandas()
         self.chunks_read += 1
         self.max_rows_held = max(self.max_rows_held, len(frame))
         return frame
@@ -224,8 +272,14 @@ def scan_table(
         if target is not None:
             labels = chunk.pop(target)
             if labels.isna().any():
-                pos = n_rows + int(np.flatnonzero(labels.isna().to_numpy())[0])
-                raise ValueError(f"{path}: target column {target!r} is missing at row {pos}")
+                missing = np.flatnonzero(labels.isna().to_numpy())
+                raise ValueError(
+                    f"{path}: target column {target!r} has {missing.size} missing label(s) "
+                    f"in rows {n_rows}-{n_rows + len(chunk) - 1} (empty or NA cells), first at "
+                    f"row {n_rows + int(missing[0])}; every row needs a class label"
+                )
+            # the in-memory path's label rules: no non-scalar or mixed-type labels
+            check_labels(labels, what=f"{path}: target column {target!r}")
             for label, c in labels.value_counts(sort=False).items():
                 counts[label] = counts.get(label, 0) + int(c)
         else:
@@ -310,8 +364,8 @@ class TableWriter:
     def __init__(self, path: str | Path, force: bool = False) -> None:
         self.path = Path(path)
         self.kind = table_format(self.path)
-        if self.path.exists() and not force:
-            raise FileExistsError(f"{self.path} exists; pass --force to overwrite it")
+        self.force = bool(force)
+        check_target(self.path, self.force)  # early: before any row is generated
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(
             prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
@@ -350,14 +404,20 @@ class TableWriter:
             self._csv.flush()
             os.fsync(self._csv.fileno())
             self._csv.close()
-        os.replace(self._tmp, self.path)
-        fsync_dir(self.path.parent)
+        # without force a hard link, which fails if the name appeared meanwhile: of two
+        # writers racing for one name exactly one wins and the other gets FileExistsError
+        # (never a silent replace); with force a rename over a regular file only
+        publish(self._tmp, self.path, overwrite=self.force)
         return self.path
 
     def abort(self) -> None:
+        """Drop the temporary file; the target is left as it was."""
         for handle in (self._pq, self._csv):
             if handle is not None:
-                handle.close()
+                try:
+                    handle.close()
+                except (OSError, ValueError):  # already closed by a failed close()
+                    pass
         self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> TableWriter:
@@ -365,6 +425,10 @@ class TableWriter:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            self.close()
+            try:
+                self.close()
+            except BaseException:
+                self.abort()
+                raise
         else:
             self.abort()

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import math
 import os
+import zipfile
+import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from genbalance.encoders.images import check_images, to_uint8_images
+from genbalance.files import atomic_write, read_up_to, write_folder
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -32,6 +37,13 @@ __all__ = [
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 PathLike = str | os.PathLike
+#: the most bytes of image data one load may hold once decoded (IDX data, an .npz array, a
+#: folder of images): 1 GiB, above MNIST (47 MB) and EMNIST (640 MB). A larger *declared* size
+#: is refused before anything is allocated; pass ``max_bytes=`` to the loaders to raise it.
+MAX_IMAGE_BYTES = 2**30
+#: the manifest a folder written by :func:`save_image_folder` holds: the files genbalance
+#: wrote there, so that ``overwrite=True`` replaces exactly those and nothing of the user's
+FOLDER_MANIFEST = ".genbalance-images.json"
 
 
 # ---------------------------------------------------------------------- bundled sets
@@ -75,40 +87,66 @@ _IDX_TYPES = {
 }
 
 
-def _read_bytes(path: PathLike) -> bytes:
-    raw = Path(path).read_bytes()
-    if raw[:2] == b"\x1f\x8b":
+def _too_big(path: PathLike, what: str, n_bytes: int, max_bytes: int) -> ValueError:
+    return ValueError(
+        f"{path}: {what}: {n_bytes:,} bytes of image data declared, more than the "
+        f"{max_bytes:,} genbalance loads at once (genbalance.data.images.MAX_IMAGE_BYTES; pass "
+        "max_bytes= to load a bigger set you trust)"
+    )
+
+
+def _read_idx(path: PathLike, max_bytes: int = MAX_IMAGE_BYTES) -> np.ndarray:
+    """One IDX array; the header's declared size is checked against ``max_bytes`` and against
+    the file's real (decompressed, read incrementally) length before the data is kept."""
+    with open(path, "rb") as raw:
+        packed = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if packed else raw
         try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
+            head = bytes(read_up_to(stream, 4))
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES:
+                raise ValueError(
+                    f"{path}: not an IDX file (magic bytes {head.hex() or 'missing'}; expected "
+                    "00 00 <type> <ndim>, e.g. 00000803 for MNIST images, 00000801 for labels)"
+                )
+            dtype, ndim = _IDX_TYPES[head[2]], head[3]
+            dims = bytes(read_up_to(stream, 4 * ndim))
+            if ndim == 0 or len(dims) < 4 * ndim:
+                raise ValueError(
+                    f"{path}: truncated IDX header ({4 + len(dims)} bytes, {ndim} dimensions)"
+                )
+            shape = tuple(int(v) for v in np.frombuffer(dims, ">u4"))
+            expected = math.prod(shape) * dtype.itemsize
+            if expected > max_bytes:
+                raise _too_big(path, f"the IDX header (shape {shape})", expected, max_bytes)
+            held = os.fstat(raw.fileno()).st_size - 4 - 4 * ndim
+            if not packed and held != expected:  # before reading: the size is known
+                raise _size_mismatch(path, shape, expected, held)
+            data = read_up_to(stream, expected + 1)  # one byte more tells "too long"
+        except (OSError, EOFError, zlib.error) as exc:
             raise ValueError(f"{path}: corrupt gzip file ({exc})") from None
-    return raw
+    if len(data) != expected:
+        held = f"at least {len(data)}" if len(data) > expected else str(len(data))
+        raise _size_mismatch(path, shape, expected, held)
+    arr = np.frombuffer(data, dtype).reshape(shape)
+    return arr.astype(dtype.newbyteorder("="), copy=False)
 
 
-def _read_idx(path: PathLike) -> np.ndarray:
-    raw = _read_bytes(path)
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise ValueError(
-            f"{path}: not an IDX file (magic bytes {raw[:4].hex() or 'missing'}; expected "
-            "00 00 <type> <ndim>, e.g. 00000803 for MNIST images, 00000801 for labels)"
-        )
-    dtype, ndim = _IDX_TYPES[raw[2]], raw[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(raw) < header:
-        raise ValueError(f"{path}: truncated IDX header ({len(raw)} bytes, {ndim} dimensions)")
-    shape = tuple(int(v) for v in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(raw) - header != expected:
-        raise ValueError(
-            f"{path}: IDX header says shape {shape} ({expected} bytes of data) but "
-            f"the file holds {len(raw) - header} bytes (truncated or wrong file)"
-        )
-    return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+def _size_mismatch(path: PathLike, shape: tuple, expected: int, held: object) -> ValueError:
+    return ValueError(
+        f"{path}: IDX header says shape {shape} ({expected} bytes of data) but "
+        f"the file holds {held} bytes (truncated or wrong file)"
+    )
 
 
-def load_idx(images_path: PathLike, labels_path: PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """MNIST-format IDX files (optionally gzipped): images (N, H, W) uint8 and labels (N,)."""
-    X, y = _read_idx(images_path), _read_idx(labels_path)
+def load_idx(
+    images_path: PathLike, labels_path: PathLike, max_bytes: int = MAX_IMAGE_BYTES
+) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST-format IDX files (optionally gzipped): images (N, H, W) uint8 and labels (N,).
+
+    A declared size above ``max_bytes`` is refused before anything is read; it must match what
+    the file holds (gzip is inflated block by block and stopped at the declared size)."""
+    X, y = _read_idx(images_path, max_bytes), _read_idx(labels_path, max_bytes)
     if X.ndim != 3:
         raise ValueError(
             f"{images_path}: IDX images must have 3 dimensions (N, H, W), got {X.shape}"
@@ -144,8 +182,19 @@ def save_idx(images_path: PathLike, labels_path: PathLike, X, y) -> None:
 
 
 # ---------------------------------------------------------------------- NPZ
-def load_npz(path: PathLike, x_key: str = "x", y_key: str = "y") -> tuple[np.ndarray, np.ndarray]:
-    """Images and labels from an ``.npz`` file (no pickled objects are loaded)."""
+def load_npz(
+    path: PathLike, x_key: str = "x", y_key: str = "y", max_bytes: int = MAX_IMAGE_BYTES
+) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels from an ``.npz`` file (no pickled objects are loaded).
+
+    Each array's declared size (its ``.npy`` header) is checked against ``max_bytes`` and
+    against the size the archive records for it before numpy allocates the array."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for key in (x_key, y_key):
+                _check_npz_member(path, archive, key, max_bytes)
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"{path}: not an .npz file ({exc})") from None
     with np.load(path, allow_pickle=False) as data:
         for key in (x_key, y_key):
             if key not in data.files:
@@ -157,24 +206,57 @@ def load_npz(path: PathLike, x_key: str = "x", y_key: str = "y") -> tuple[np.nda
     return X, y
 
 
-def save_npz(path: PathLike, X, y, x_key: str = "x", y_key: str = "y") -> Path:
+def _check_npz_member(path: PathLike, archive: zipfile.ZipFile, key: str, max_bytes: int) -> None:
+    """The ``.npy`` header of ``key``: a size within ``max_bytes`` and equal to what the archive
+    holds for it, so a crafted header cannot make numpy allocate more than the file has."""
+    name = f"{key}.npy"
+    if name not in archive.namelist():
+        return  # np.load says which arrays there are
+    info = archive.getinfo(name)
+    with archive.open(info) as member:
+        try:
+            v1 = np.lib.format.read_magic(member) == (1, 0)
+            fmt = np.lib.format
+            shape, _, dtype = (fmt.read_array_header_1_0 if v1 else fmt.read_array_header_2_0)(
+                member
+            )
+        except ValueError as exc:
+            raise ValueError(f"{path}: array {key!r} has an unreadable header ({exc})") from None
+        header_len = member.tell()
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > max_bytes:
+        raise _too_big(path, f"array {key!r} (shape {shape}, {dtype})", declared, max_bytes)
+    if header_len + declared != info.file_size:
+        raise ValueError(
+            f"{path}: array {key!r} declares shape {shape} ({declared} bytes) but the archive "
+            f"holds {info.file_size - header_len} bytes for it (damaged or crafted file)"
+        )
+
+
+def save_npz(
+    path: PathLike, X, y, x_key: str = "x", y_key: str = "y", overwrite: bool = False
+) -> Path:
+    """Images and labels as a compressed ``.npz``, written to a temporary file and published
+    atomically: a kill never leaves a partial file, and an existing file is refused unless
+    ``overwrite=True`` (even one created by another writer while this one ran)."""
     X = check_images(X)
     y = np.asarray(y)
     if y.shape != (len(X),):
         raise ValueError(f"y has shape {y.shape}, expected ({len(X)},)")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **{x_key: X, y_key: y})
-    return path
+    return atomic_write(path, lambda fh: np.savez_compressed(fh, **{x_key: X, y_key: y}), overwrite)
 
 
 # ---------------------------------------------------------------------- image folders
-def load_image_folder(root: PathLike, channels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def load_image_folder(
+    root: PathLike, channels: int | None = None, max_bytes: int = MAX_IMAGE_BYTES
+) -> tuple[np.ndarray, np.ndarray]:
     """One sub-folder per class, named by the class; images read with Pillow as uint8.
 
     ``channels=None`` keeps grayscale images as (N, H, W) and RGB as (N, H, W, 3) and refuses
     other modes (RGBA, CMYK, ...); ``channels=1`` or ``3`` converts every image. All images
-    must have one size. Labels are the folder names (strings), in sorted order.
+    must have one size. Labels are the folder names (strings), in sorted order. Image sizes
+    are read from the headers before any pixel is decoded: a set larger than ``max_bytes``
+    (images x pixels) is refused up front, and an image of another size before it is decoded.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -186,9 +268,7 @@ def load_image_folder(root: PathLike, channels: int | None = None) -> tuple[np.n
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not class_dirs:
         raise ValueError(f"{root} has no class sub-folders (expected root/<class>/<image>.png)")
-    images: list[np.ndarray] = []
-    labels: list[str] = []
-    first: tuple[Path, tuple[int, int], int] | None = None
+    listing: list[tuple[Path, list[Path]]] = []
     for cdir in class_dirs:
         files = sorted(
             p for p in cdir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
@@ -197,9 +277,23 @@ def load_image_folder(root: PathLike, channels: int | None = None) -> tuple[np.n
             raise ValueError(
                 f"class folder {cdir.name!r} ({cdir}) holds no images ({', '.join(IMAGE_SUFFIXES)})"
             )
+        listing.append((cdir, files))
+    n_files = sum(len(files) for _, files in listing)
+    images: list[np.ndarray] = []
+    labels: list[str] = []
+    first: tuple[Path, tuple[int, int], int] | None = None
+    for cdir, files in listing:
         for f in files:
             try:
-                with Image.open(f) as im:
+                with Image.open(f) as im:  # reads the header only: size before pixels
+                    if first is not None and im.size != first[1]:
+                        raise _size_differs(first, f, im.size)
+                    bands = channels or (3 if im.mode in ("RGB", "P") else len(im.getbands()))
+                    total, (w, h) = n_files * math.prod(im.size) * bands, im.size
+                    if first is None and total > max_bytes:
+                        raise _too_big(
+                            root, f"{n_files} images of {w}x{h}x{bands}", total, max_bytes
+                        )
                     im.load()
                     if channels == 1:
                         im = im.convert("L")
@@ -214,17 +308,12 @@ def load_image_folder(root: PathLike, channels: int | None = None) -> tuple[np.n
                             "(1 channel) or RGB (3); pass channels=1 or 3 (--channels) to convert"
                         )
                     arr = np.asarray(im, dtype=np.uint8)
-            except (UnidentifiedImageError, OSError) as exc:
+            except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as exc:
                 raise ValueError(f"cannot read image {f}: {exc}") from None
             c = 1 if arr.ndim == 2 else arr.shape[2]
             size = (arr.shape[1], arr.shape[0])
             if first is None:
                 first = (f, size, c)
-            elif size != first[1]:
-                raise ValueError(
-                    f"images differ in size: {first[0]} is {first[1][0]}x{first[1][1]} but {f} "
-                    f"is {size[0]}x{size[1]} (width x height); resize them to one size first"
-                )
             elif c != first[2]:
                 raise ValueError(
                     f"images differ in channels: {first[0]} has {first[2]} but {f} has {c}; "
@@ -235,8 +324,22 @@ def load_image_folder(root: PathLike, channels: int | None = None) -> tuple[np.n
     return np.stack(images), np.asarray(labels)
 
 
-def save_image_folder(root: PathLike, X, y, fmt: str = "png") -> Path:
-    """Write images as ``root/<label>/<index>.<fmt>`` (uint8; the inverse of the loader)."""
+def _size_differs(first: tuple[Path, tuple[int, int], int], f: Path, size: tuple) -> ValueError:
+    return ValueError(
+        f"images differ in size: {first[0]} is {first[1][0]}x{first[1][1]} but {f} "
+        f"is {size[0]}x{size[1]} (width x height); resize them to one size first"
+    )
+
+
+def save_image_folder(root: PathLike, X, y, fmt: str = "png", overwrite: bool = False) -> Path:
+    """Write images as ``root/<label>/<index>.<fmt>`` (uint8; the inverse of the loader).
+
+    The folder appears whole or not at all (:func:`genbalance.files.write_folder`), with a
+    manifest (:data:`FOLDER_MANIFEST`) of the files written. An existing ``root`` is accepted
+    only when it is empty, or with ``overwrite=True`` when it holds exactly what an earlier
+    call wrote: that output is replaced as a whole, so no stale class folder survives. A
+    non-empty folder genbalance did not write is refused even with ``overwrite=True``.
+    """
     from PIL import Image
 
     X = to_uint8_images(X)
@@ -245,16 +348,21 @@ def save_image_folder(root: PathLike, X, y, fmt: str = "png") -> Path:
         raise ValueError(f"y has shape {y.shape}, expected ({len(X)},)")
     if X.ndim == 4 and X.shape[3] == 1:
         X = X[..., 0]
-    root = Path(root)
-    width = max(5, len(str(len(X))))
-    for label in np.unique(y):
-        name = str(label)
-        if not name or name in (".", "..") or "/" in name or os.sep in name:
-            raise ValueError(f"label {label!r} cannot be a folder name")
-        (root / name).mkdir(parents=True, exist_ok=True)
-    for i, (img, label) in enumerate(zip(X, y, strict=True)):
-        Image.fromarray(img).save(root / str(label) / f"{i:0{width}d}.{fmt}")
-    return root
+    names = [str(label) for label in np.unique(y)]
+    for name in names:  # a dot-folder would be skipped by the loader
+        if not name or name in (".", "..") or "/" in name or os.sep in name or name[0] == ".":
+            raise ValueError(f"label {name!r} cannot be a folder name")
+
+    def write(tmp: Path) -> list[str]:
+        width = max(5, len(str(len(X))))
+        for name in names:
+            (tmp / name).mkdir()
+        written = [f"{label}/{i:0{width}d}.{fmt}" for i, label in enumerate(y)]
+        for img, rel in zip(X, written, strict=True):
+            Image.fromarray(img).save(tmp / rel)
+        return written
+
+    return write_folder(root, write, overwrite, FOLDER_MANIFEST)
 
 
 # ---------------------------------------------------------------------- one entry point
@@ -262,11 +370,15 @@ BUNDLED = {"digits": load_digits_8x8, "optdigits": load_optdigits}
 
 
 def load_images(
-    source: PathLike, labels: PathLike | None = None, channels: int | None = None
+    source: PathLike,
+    labels: PathLike | None = None,
+    channels: int | None = None,
+    max_bytes: int = MAX_IMAGE_BYTES,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Images from ``"digits"`` / ``"optdigits"`` (bundled), an ``.npz`` file (arrays ``x``,
     ``y``), a folder with one sub-folder per class, or an IDX images file (``labels`` = the
-    IDX labels file)."""
+    IDX labels file). Files whose declared image data exceeds ``max_bytes`` are refused
+    before they are read."""
     name = str(source)
     if name in BUNDLED and not Path(name).exists():
         return BUNDLED[name]()
@@ -277,15 +389,15 @@ def load_images(
             f"folders, an IDX file with labels, or one of {sorted(BUNDLED)}"
         )
     if path.is_dir():
-        return load_image_folder(path, channels=channels)
+        return load_image_folder(path, channels=channels, max_bytes=max_bytes)
     if path.suffix.lower() == ".npz":
-        return load_npz(path)
+        return load_npz(path, max_bytes=max_bytes)
     if labels is None:
         raise ValueError(
             f"{path}: not an .npz file or a folder; for IDX images also give the "
             "labels file (--labels)"
         )
-    return load_idx(path, labels)
+    return load_idx(path, labels, max_bytes=max_bytes)
 
 
 # ---------------------------------------------------------------------- long tail

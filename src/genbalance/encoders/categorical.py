@@ -7,17 +7,53 @@ frequency), then a missing slot if the column had missing values at fit.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api import types as pdt
 
-from genbalance.data.kinds import ColumnSpec, as_str_values
+from genbalance.data.kinds import ColumnKind, ColumnSpec, as_str_values
 from genbalance.encoders.dtypes import to_category_dtype
 from genbalance.spans import OutputSpan
+from genbalance.utils import user_stacklevel
 
-__all__ = ["CategoricalCodec"]
+__all__ = [
+    "MAX_STORED_MODES",
+    "MAX_STORED_STRING_WIDTH",
+    "CategoricalCodec",
+    "check_stored_dtype",
+    "check_stored_spec",
+]
+
+#: the most mixture modes a saved numeric column may have (``max_modes`` plus a catch-all mode
+#: is far below it): bounds what a crafted model file can make the encoder hold
+MAX_STORED_MODES = 1024
+#: the widest fixed-width text dtype (``"<U64"``) a saved column may name, in characters;
+#: genbalance itself writes object / str dtypes, so this only bounds crafted files
+MAX_STORED_STRING_WIDTH = 4096
+# the pandas extension dtypes a fitted table can have (nullable numbers, booleans, text)
+_EXTENSION_DTYPES = (
+    pd.BooleanDtype,
+    pd.StringDtype,
+    pd.Int8Dtype,
+    pd.Int16Dtype,
+    pd.Int32Dtype,
+    pd.Int64Dtype,
+    pd.UInt8Dtype,
+    pd.UInt16Dtype,
+    pd.UInt32Dtype,
+    pd.UInt64Dtype,
+    pd.Float32Dtype,
+    pd.Float64Dtype,
+)
+_ACCEPTED_DTYPES = (
+    "accepted: numpy bool, integer, float and object dtypes, fixed-width text up to "
+    f"{MAX_STORED_STRING_WIDTH} characters, pandas nullable numbers/booleans, 'str'/'string' "
+    "and 'category'"
+)
 
 
 class CategoricalCodec:
@@ -73,7 +109,7 @@ class CategoricalCodec:
             f"{other_idx.size} into one 'other' slot (decoded by drawing from them in "
             "proportion to their training frequency)",
             UserWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
         return cls(
             spec,
@@ -131,8 +167,98 @@ class CategoricalCodec:
 
     @classmethod
     def from_json(cls, spec: ColumnSpec, d: dict[str, Any]) -> CategoricalCodec:
-        """The codec saved by :meth:`to_json`."""
-        return cls(spec, d["kept"], d["other"], d["other_counts"])
+        """The codec saved by :meth:`to_json`, checked: a model file is not trusted, so lists
+        of plain values, counts that are non-negative integers, and no repeated category."""
+        check_stored_spec(spec)
+        name = spec.name
+        kept, other, counts = d["kept"], d["other"], d["other_counts"]
+        for key, value in (("kept", kept), ("other", other), ("other_counts", counts)):
+            if not isinstance(value, list):
+                raise ValueError(f"column {name!r}: {key} is a {type(value).__name__}, not a list")
+        for v in kept + other:
+            if v is not None and not isinstance(v, (str, int, float, bool)):
+                raise ValueError(
+                    f"column {name!r}: category {v!r} ({type(v).__name__}) is not a plain value"
+                )
+        if len(set(kept + other)) != len(kept) + len(other):  # the lookup needs unique keys
+            raise ValueError(f"column {name!r}: a category is listed twice")
+        if len(counts) != len(other) or any(
+            isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in counts
+        ):
+            raise ValueError(
+                f"column {name!r}: other_counts must be one non-negative integer per grouped "
+                f"category ({len(other)}), got {counts[:5]!r}"
+            )
+        if other and sum(counts) == 0:
+            raise ValueError(f"column {name!r}: grouped categories with zero counts")
+        if not kept and not other and not spec.has_missing:
+            raise ValueError(f"column {name!r}: no categories")
+        return cls(spec, kept, other, counts)
+
+
+def check_stored_dtype(value: Any, what: str) -> str:
+    """A dtype name read from a model file, refused unless it is one a fitted table can have.
+
+    Decoding casts generated values to this dtype, so a crafted name such as ``"U100000000"``
+    (100 million characters a value) would make ``sample(20)`` allocate gigabytes; datetime,
+    complex, void and object-like extension dtypes never come from genbalance either.
+    """
+    if not isinstance(value, str) or not 0 < len(value) <= 64:
+        raise ValueError(f"{what} {value!r} is not a dtype name; {_ACCEPTED_DTYPES}")
+    if value == "category":
+        return value
+    try:
+        dtype = pdt.pandas_dtype(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} {value!r} is not a dtype; {_ACCEPTED_DTYPES}") from None
+    if isinstance(dtype, np.dtype):
+        if dtype.kind in "biufO":
+            return value
+        if dtype.kind in "US":
+            width = dtype.itemsize // (4 if dtype.kind == "U" else 1)
+            if 0 < width <= MAX_STORED_STRING_WIDTH:
+                return value
+            raise ValueError(
+                f"{what} {value!r} is text {width} characters wide; {_ACCEPTED_DTYPES}"
+            )
+    elif isinstance(dtype, _EXTENSION_DTYPES):
+        return value
+    raise ValueError(f"{what} {value!r} is not a dtype genbalance models; {_ACCEPTED_DTYPES}")
+
+
+def check_stored_spec(spec: ColumnSpec) -> None:
+    """A column description read from a model file: dtypes genbalance writes, plain flags,
+    finite bounds, lists where lists belong, and a dtype that fits the column's kind."""
+    name = spec.name
+    if isinstance(name, bool) or not isinstance(name, (str, int)):
+        raise ValueError(f"column name {name!r} is not text or an integer")
+    check_stored_dtype(spec.dtype, f"column {name!r}: dtype")
+    if spec.categories_dtype is not None:
+        check_stored_dtype(spec.categories_dtype, f"column {name!r}: categories dtype")
+    for flag in ("has_missing", "cast_to_str", "ordered"):
+        if not isinstance(getattr(spec, flag), bool):
+            raise ValueError(f"column {name!r}: {flag} is {getattr(spec, flag)!r}, not a boolean")
+    for key in ("categories", "category_order"):
+        value = getattr(spec, key)
+        if value is not None and not isinstance(value, list):
+            raise ValueError(f"column {name!r}: {key} is a {type(value).__name__}, not a list")
+    for key in ("min", "max"):
+        value = getattr(spec, key)
+        if value is not None and (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (isinstance(value, float) and not math.isfinite(value))
+        ):
+            raise ValueError(f"column {name!r}: {key} {value!r} is not a finite number")
+    if spec.min is not None and spec.max is not None and spec.min > spec.max:
+        raise ValueError(f"column {name!r}: min {spec.min} is above max {spec.max}")
+    if spec.kind in (ColumnKind.continuous, ColumnKind.integer):
+        dtype = pdt.pandas_dtype(spec.dtype) if spec.dtype != "category" else None
+        if getattr(dtype, "kind", None) not in ("i", "u", "f"):
+            raise ValueError(
+                f"column {name!r} is {spec.kind.value} but its dtype is {spec.dtype!r}; a "
+                "numeric column needs an integer or float dtype"
+            )
 
 
 def _object_array(values: list[Any]) -> np.ndarray:

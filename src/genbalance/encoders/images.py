@@ -192,17 +192,46 @@ class ImageEncoder:
             "dtype": self.dtype,
         }
 
+    #: the most pixel values (C x H x W) a saved image encoder may describe: 64 megapixels
+    #: of RGB, far above what the generative families train on; bounds crafted files
+    MAX_STORED_PIXELS = 3 * 2**26
+
     @classmethod
     def from_json(cls, state: dict[str, Any]) -> ImageEncoder:
+        """The encoder saved by :meth:`to_json`, checked: a model file is not trusted, so
+        positive integer sizes below ``MAX_STORED_PIXELS`` values, 1 or 3 channels, flags that
+        are booleans and a uint8 or float dtype."""
+        if not isinstance(state, dict):
+            raise ValueError(f"ImageEncoder state is a {type(state).__name__}, not an object")
         if state.get("format") != _FORMAT or state.get("version") != _VERSION:
             raise ValueError(
                 f"not an ImageEncoder state (format {state.get('format')!r}, "
                 f"version {state.get('version')!r})"
             )
+        sizes = {k: state[k] for k in ("height", "width", "channels")}
+        for key, value in sizes.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"ImageEncoder state has {key}={value!r}; expected an int >= 1")
+        if sizes["channels"] not in (1, 3):
+            raise ValueError(f"ImageEncoder state has {sizes['channels']} channels; accepted 1, 3")
+        n_values = sizes["height"] * sizes["width"] * sizes["channels"]
+        if n_values > cls.MAX_STORED_PIXELS:
+            raise ValueError(
+                f"ImageEncoder state describes {sizes['height']}x{sizes['width']}x"
+                f"{sizes['channels']} images ({n_values} values), more than "
+                f"ImageEncoder.MAX_STORED_PIXELS = {cls.MAX_STORED_PIXELS}"
+            )
+        for key in ("per_pixel_spans", "channel_axis"):
+            if not isinstance(state[key], bool):
+                raise ValueError(f"ImageEncoder state has {key}={state[key]!r}; expected a bool")
+        dtype = state["dtype"]
+        if dtype not in ("uint8", "float16", "float32", "float64", "float128"):
+            raise ValueError(
+                f"ImageEncoder state has dtype {dtype!r}; accepted: uint8, float16, float32, "
+                "float64, float128"
+            )
         enc = cls(per_pixel_spans=state["per_pixel_spans"])
-        enc.height, enc.width = int(state["height"]), int(state["width"])
-        enc.channels, enc.channel_axis = int(state["channels"]), bool(state["channel_axis"])
-        if state["dtype"] != "uint8" and not np.issubdtype(np.dtype(state["dtype"]), np.floating):
-            raise ValueError(f"ImageEncoder state has dtype {state['dtype']!r}")
-        enc.dtype = state["dtype"]
+        enc.height, enc.width = sizes["height"], sizes["width"]
+        enc.channels, enc.channel_axis = sizes["channels"], state["channel_axis"]
+        enc.dtype = dtype
         return enc

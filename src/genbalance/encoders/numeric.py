@@ -264,16 +264,54 @@ class NumericCodec:
 
     @classmethod
     def from_json(cls, spec: ColumnSpec, d: dict[str, Any]) -> NumericCodec:
-        """The codec saved by :meth:`to_json`."""
+        """The codec saved by :meth:`to_json`, checked: a model file is not trusted, so finite
+        numbers, one mean, std and weight per mode (positive stds, weights >= 0, at most
+        ``MAX_STORED_MODES`` modes) and a fill mode among them."""
+        from genbalance.encoders.categorical import MAX_STORED_MODES, check_stored_spec
+
+        check_stored_spec(spec)
+        name = spec.name
+        scalars = {k: d[k] for k in ("absmax", "center", "scale")}
+        for key, value in scalars.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"column {name!r}: {key} {value!r} is not a number")
+        arrays = {}
+        for key in ("means", "stds", "weights"):
+            value = d[key]
+            if not isinstance(value, list) or not 1 <= len(value) <= MAX_STORED_MODES:
+                raise ValueError(
+                    f"column {name!r}: {key} must be a list of 1 to {MAX_STORED_MODES} numbers"
+                )
+            if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
+                raise ValueError(f"column {name!r}: {key} holds a value that is not a number")
+            arrays[key] = np.asarray(value, dtype=np.float64)
+        if len({a.size for a in arrays.values()}) != 1:
+            raise ValueError(f"column {name!r}: means, stds and weights differ in length")
+        if not all(
+            np.isfinite(a).all()
+            for a in [*arrays.values(), np.array(list(scalars.values()), dtype=np.float64)]
+        ):
+            raise ValueError(f"column {name!r}: the stored mixture holds NaN or inf")
+        if (arrays["stds"] <= 0).any() or (arrays["weights"] < 0).any():
+            raise ValueError(f"column {name!r}: mode stds must be positive, weights >= 0")
+        if scalars["absmax"] <= 0 or scalars["scale"] <= 0:
+            raise ValueError(f"column {name!r}: absmax and scale must be positive")
+        fill = d["fill_mode"]
+        if (
+            isinstance(fill, bool)
+            or not isinstance(fill, int)
+            or not 0 <= fill < arrays["means"].size
+        ):
+            raise ValueError(f"column {name!r}: fill_mode {fill!r} is not one of its modes")
         return cls(
             spec,
-            d["absmax"],
-            d["center"],
-            d["scale"],
-            np.asarray(d["means"], dtype=np.float64),
-            np.asarray(d["stds"], dtype=np.float64),
-            np.asarray(d["weights"], dtype=np.float64),
-            d["fill_mode"],
+            scalars["absmax"],
+            scalars["center"],
+            scalars["scale"],
+            arrays["means"],
+            arrays["stds"],
+            arrays["weights"],
+            fill,
         )
 
 

@@ -280,9 +280,14 @@ class TabularEncoder:
                 f"TabularEncoder state version {d.get('version')!r} is not supported "
                 f"(this genbalance reads version {_VERSION})"
             )
+        from genbalance.encoders.categorical import check_stored_dtype
+
         try:
             enc = cls(**d["params"])
             enc.schema = [ColumnSpec.from_json(s) for s in d["schema"]]
+            names = [spec.name for spec in enc.schema]
+            if len(set(names)) != len(names):
+                raise ValueError("a column name is listed twice in the schema")
             codecs: list[NumericCodec | CategoricalCodec] = []
             for spec, c in zip(enc.schema, d["codecs"], strict=True):
                 if c["type"] == "numeric" and spec.is_numeric:
@@ -294,7 +299,7 @@ class TabularEncoder:
             if not codecs:
                 raise ValueError("no columns")
             enc._codecs = codecs
-            enc._columns_dtype = d["columns_dtype"]
+            enc._columns_dtype = check_stored_dtype(d["columns_dtype"], "columns dtype")
             enc._finish()
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise ValueError(f"TabularEncoder state is malformed: {exc!r}") from None

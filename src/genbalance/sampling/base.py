@@ -9,13 +9,15 @@ here once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from genbalance.utils import to_python_scalar
+from genbalance.synthesis.base import check_count, check_generation
+from genbalance.utils import to_python_scalar, user_stacklevel
 
 
 class CandidateFilter(Protocol):
@@ -36,6 +38,36 @@ def pick_candidates(score: np.ndarray, accepted: np.ndarray, n: int) -> np.ndarr
         [np.flatnonzero(accepted), rejected[np.argsort(-score[rejected], kind="stable")]]
     )
     return order[:n]
+
+
+def check_strategy(strategy: Any, y: np.ndarray) -> None:
+    """Refuse counts imbalanced-learn would truncate or misread, before it reads them.
+
+    A dict (or what a callable ``sampling_strategy`` returns for ``y``) must map classes to
+    non-negative whole numbers of rows: ``{"min": 2.9}`` or ``{"min": True}`` are refused, not
+    read as 2 or 1 rows; a callable that returns anything but such a dict is refused, naming
+    what it returned. Strings and floats are imbalanced-learn's to check.
+    """
+    if callable(strategy):
+        result = strategy(y)
+        if not isinstance(result, dict):
+            shown = repr(result)[:80]
+            raise TypeError(
+                f"sampling_strategy is a callable that returned {type(result).__name__} "
+                f"{shown}; it must return a dict {{class: number of rows}}"
+            )
+        strategy = result
+    if isinstance(strategy, dict):
+        for cls, n in strategy.items():
+            check_count(n, f"sampling_strategy[{to_python_scalar(cls)!r}]")
+
+
+def rows_planned(wanted: dict[Any, int], surplus: float = 1.0) -> int:
+    """Rows a resample holds at its peak: every class's new rows, plus the candidate surplus
+    (``surplus`` times the rows asked for) of the largest class while a filter judges it."""
+    if not wanted:
+        return 0
+    return int(sum(wanted.values()) + math.ceil((surplus - 1.0) * max(wanted.values())))
 
 
 def class_seed(seed: int | None, index: int, offset: int = 0) -> int | None:
@@ -62,15 +94,34 @@ class GenerativeSamplerMixin:
     #: results stay what they were)
     class_seed_offset: int = 0
 
+    def wanted_rows(self, strategy: dict[Any, Any], width: int, surplus: float = 1.0) -> dict:
+        """The classes and rows to generate from a resolved ``sampling_strategy_``: whole
+        counts (refused, never truncated, otherwise) and a total whose memory estimate fits
+        (``width`` encoded values a row; a lower bound before training is fine)."""
+        wanted = {
+            c: check_count(n, f"sampling_strategy[{to_python_scalar(c)!r}]")
+            for c, n in strategy.items()
+        }
+        wanted = {c: n for c, n in wanted.items() if n > 0}
+        check_generation(rows_planned(wanted, surplus), width, "sampling_strategy")
+        return wanted
+
     def generate_classes(
         self,
         wanted: dict[Any, int],
         seed: int | None,
         y: np.ndarray,
         make: Callable[[Any, int, int | None], Any],
+        surplus: float = 1.0,
     ) -> tuple[list[Any], list[np.ndarray]]:
         """``make(cls, n, seed)`` for every class with ``n > 0`` rows wanted; the new
-        rows and their labels, in the order of ``wanted``."""
+        rows and their labels, in the order of ``wanted``. Before the first class, the rows
+        planned (with a filter's candidate ``surplus``) are checked against the fitted
+        synthesizer's memory estimate: a request that cannot fit is refused before any work."""
+        if wanted:
+            self.synthesizer_.check_generation_size(
+                rows_planned(wanted, surplus), "sampling_strategy"
+            )
         pieces, labels = [], []
         for i, (cls, n) in enumerate(wanted.items()):
             pieces.append(make(cls, n, class_seed(seed, i, self.class_seed_offset)))
@@ -109,7 +160,7 @@ class GenerativeSamplerMixin:
                 f"class {to_python_scalar(cls)!r}: the filter accepted fewer than {n} generated "
                 "candidates; kept the closest ones",
                 UserWarning,
-                stacklevel=5,
+                stacklevel=user_stacklevel(),
             )
         return take(join(batches), chosen)
 

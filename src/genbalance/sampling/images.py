@@ -20,8 +20,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from genbalance.encoders.images import check_images
-from genbalance.sampling.base import GenerativeSamplerMixin
-from genbalance.synthesis.base import resolve_epochs
+from genbalance.sampling.base import GenerativeSamplerMixin, check_strategy
+from genbalance.synthesis.base import check_count, resolve_epochs
 from genbalance.synthesis.images import IMAGE_MODELS, ImageSynthesizer
 from genbalance.utils import seed_from
 
@@ -149,8 +149,12 @@ class ImageOverSampler(GenerativeSamplerMixin, BaseEstimator):
 
         self._check_params()
         images, _ = self._unflatten(X)
-        labels = self._check_xy(check_images(images), y)
-        check_sampling_strategy(self.sampling_strategy, labels, "over-sampling")  # before training
+        images = check_images(images)
+        labels = self._check_xy(images, y)
+        # before training: counts that are whole numbers, and a size that can fit
+        check_strategy(self.sampling_strategy, labels)
+        strategy = check_sampling_strategy(self.sampling_strategy, labels, "over-sampling")
+        self.wanted_rows(dict(strategy), _pixels(images), self._surplus())
         self.fit(X, y)
         return self.resample(X, y)
 
@@ -167,18 +171,25 @@ class ImageOverSampler(GenerativeSamplerMixin, BaseEstimator):
         X, flat = self._unflatten(X)
         X = check_images(X)
         y = self._check_xy(X, y)
+        check_strategy(self.sampling_strategy, y)
         self.sampling_strategy_ = dict(
             check_sampling_strategy(self.sampling_strategy, y, "over-sampling")
         )
         self.n_filtered_ = {}
-        wanted = {c: int(n) for c, n in self.sampling_strategy_.items() if n > 0}
+        wanted = self.wanted_rows(self.sampling_strategy_, _pixels(X), self._surplus())
         seed = None if self.random_state is None else seed_from(self.random_state)
-        pieces, labels = self.generate_classes(wanted, seed, y, self._generate_class)
+        pieces, labels = self.generate_classes(
+            wanted, seed, y, self._generate_class, surplus=self._surplus()
+        )
         X_res = np.concatenate([X, *pieces]) if pieces else X.copy()
         y_res = np.concatenate([y, *labels])
         if flat:
             X_res = X_res.reshape(len(X_res), -1)
         return X_res, y_res
+
+    def _surplus(self) -> float:
+        """Candidates generated per image kept: ``filter_factor`` with the classifier filter."""
+        return float(self.filter_factor) if self.filter == "classifier" else 1.0
 
     @staticmethod
     def _check_xy(X: np.ndarray, y) -> np.ndarray:
@@ -246,12 +257,15 @@ class ImageOverSampler(GenerativeSamplerMixin, BaseEstimator):
     def generate(self, labels, random_state: Any = None) -> np.ndarray:
         """Images (in the training convention) for the given labels, one each; no filter."""
         self._need_fit()
+        self.synthesizer_.check_generation_size(int(np.size(labels)), "labels")
         return self.synthesizer_.generate(labels, random_state, latent=self.latent)
 
     def sample(self, n_per_class: int, random_state: Any = 0):
         """``n_per_class`` images of every class: ``(X, y)``."""
         self._need_fit()
-        y = np.repeat(self.classes_, n_per_class)
+        n = check_count(n_per_class, "n_per_class")
+        self.synthesizer_.check_generation_size(n * len(self.classes_), "n_per_class")
+        y = np.repeat(self.classes_, n)
         return self.generate(y, random_state), y
 
     def _generate_class(self, cls, n: int, seed: int | None) -> np.ndarray:
@@ -302,6 +316,11 @@ class ImageOverSampler(GenerativeSamplerMixin, BaseEstimator):
         return save_sample_grid(
             path, X, y, n_per_class, title=f"{self.model} samples, one row per class"
         )
+
+
+def _pixels(images: np.ndarray) -> int:
+    """Values per image (H x W x C): the encoded width of one generated image."""
+    return int(np.prod(images.shape[1:]))
 
 
 class ClassifierFilter:

@@ -11,6 +11,7 @@ that the samplers above them only ask for rows or images through public methods.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,11 +20,97 @@ import torch
 
 from genbalance import models
 from genbalance.models.base import GenerativeModel
-from genbalance.utils import derive_seed, seed_from, to_python_scalar
+from genbalance.utils import derive_seed, format_bytes, seed_from, to_python_scalar
 
 # rows generated per forward pass: small enough that the (rows x encoded width) activations
 # stay in cache on CPU (8k rows x 600 columns = 20 MB), large enough to amortise the calls
 SAMPLE_CHUNK_ROWS = 8192
+#: the most memory one generation call may plan for (bytes), whatever the machine: a request
+#: above it (or above this machine's physical memory) is refused before any work, naming the
+#: argument and the estimate. Raise it on a big machine, or write big outputs in chunks
+#: (``genbalance sample``, ``synthesis.streaming.sample_to_file``).
+MAX_GENERATION_BYTES = 16 * 2**30
+# bytes a generated row costs besides its encoded width: class codes (numpy and torch)
+_ROW_OVERHEAD_BYTES = 16
+# bytes per encoded value: the model's float32 output chunks and their joined copy (8), and
+# the decoded output (at most 8 bytes per value: a float64 or object pointer per column, one
+# byte or a float per pixel)
+_BYTES_PER_VALUE = 16
+
+
+def check_count(value: Any, what: str) -> int:
+    """A number of rows or images asked for: a non-negative whole number, as an int.
+
+    Booleans, fractions (``2.9``), strings and negative numbers are refused rather than
+    truncated, so that ``{"min": 2.9}`` or ``sample(True)`` never silently mean 2 or 1 rows.
+    Whole floats (``5.0``, e.g. from a computed strategy) are accepted as the int they are.
+    """
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        n = int(value)
+    elif (
+        isinstance(value, (float, np.floating))
+        and math.isfinite(value)
+        and float(value).is_integer()
+    ):
+        n = int(value)
+    else:
+        kind = "a boolean" if isinstance(value, (bool, np.bool_)) else type(value).__name__
+        raise TypeError(
+            f"{what} must be a non-negative whole number of rows (an int), got {value!r} "
+            f"({kind}); counts are never rounded or truncated"
+        )
+    if n < 0:
+        raise ValueError(f"{what} must be a non-negative whole number of rows, got {n}")
+    return n
+
+
+def generation_bytes(n_rows: int, width: int) -> int:
+    """About how much memory generating ``n_rows`` rows (or images) of ``width`` encoded values
+    at once takes: per row 16 bytes of class codes, and per encoded value 16 bytes (the model's
+    float32 output, its joined copy and the decoded value). Network activations come on top."""
+    return int(n_rows) * (_ROW_OVERHEAD_BYTES + _BYTES_PER_VALUE * int(width))
+
+
+def check_generation(n_rows: int, width: int, what: str) -> None:
+    """Refuse, before any work, a generation whose memory estimate is above
+    :func:`generation_limit`; the message names ``what`` (the argument) and the estimate.
+
+    Samplers call it before training with a lower bound of ``width`` (one encoded value a
+    column or pixel) and again before generating with the model's real width."""
+    need = generation_bytes(n_rows, width)
+    limit = generation_limit()
+    if need > limit:
+        raise ValueError(
+            f"{what} asks for {n_rows:,} generated rows, about {format_bytes(need)} of memory "
+            f"(at least {width} encoded values a row), more than the {format_bytes(limit)} one "
+            "call may use (genbalance.synthesis.base.MAX_GENERATION_BYTES or this machine's "
+            "memory); ask for fewer rows per call, or write them to a file in chunks "
+            "(`genbalance sample`, sample_to_file)"
+        )
+
+
+def generation_limit() -> int:
+    """Bytes one generation call may plan for: :data:`MAX_GENERATION_BYTES`, or this machine's
+    physical memory when that is smaller (what cannot fit in memory can only fail later)."""
+    limit = MAX_GENERATION_BYTES
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX: the constant alone
+        return limit
+    return min(limit, physical) if physical > 0 else limit
+
+
+def check_parts_agree(path: Any, data_dim: int, model: GenerativeModel, n_classes: int) -> None:
+    """Refuse a model file whose encoder, model and class list do not fit together (a crafted
+    or mixed-up file would otherwise fail deep inside sampling)."""
+    from genbalance.files import ModelFileError
+
+    if int(data_dim) != int(model.data_dim) or int(n_classes) != int(model.n_classes):
+        raise ModelFileError(
+            f"{path}: the parts do not fit together: the encoder gives {data_dim} values a row "
+            f"and the file lists {n_classes} classes, the model takes {model.data_dim} values "
+            f"and {model.n_classes} classes"
+        )
 
 
 def resolve_epochs(epochs: Any, auto_steps: int) -> tuple[int | None, int | None]:
@@ -141,7 +228,7 @@ class BaseSynthesizer:
         self.require_fitted()
         values = np.asarray(y, dtype=object)
         if values.ndim == 0:
-            values = np.repeat(values, n if n is not None else 1)
+            values = np.repeat(values, 1 if n is None else check_count(n, "n"))
         lookup = {to_python_scalar(c): i for i, c in enumerate(self.classes_)}
         codes = np.empty(len(values), dtype=np.int64)
         for v in pd.unique(values):
@@ -152,6 +239,12 @@ class BaseSynthesizer:
                 )
             codes[values == v] = lookup[key]
         return codes
+
+    def check_generation_size(self, n_rows: int, what: str) -> None:
+        """Refuse, before any work, generating ``n_rows`` rows whose memory estimate is above
+        :func:`generation_limit` (see :func:`check_generation`)."""
+        self.require_fitted()
+        check_generation(n_rows, int(self.model_.data_dim), what)
 
     def draw_codes(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` class codes drawn in the training proportions."""

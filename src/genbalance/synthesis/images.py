@@ -18,7 +18,13 @@ import torch
 
 from genbalance import models
 from genbalance.encoders.images import ImageEncoder
-from genbalance.synthesis.base import BaseSynthesizer, resolve_epochs, steps_per_epoch
+from genbalance.synthesis.base import (
+    SAMPLE_CHUNK_ROWS,
+    BaseSynthesizer,
+    check_parts_agree,
+    resolve_epochs,
+    steps_per_epoch,
+)
 from genbalance.training.trainer import History, Trainer, TrainerConfig
 from genbalance.utils import resolve_progress, user_stacklevel
 
@@ -160,12 +166,14 @@ class ImageSynthesizer(BaseSynthesizer):
         self.require_fitted()
         codes = torch.as_tensor(self.label_codes(labels), dtype=torch.long)
         gen = torch.Generator().manual_seed(self.call_seed(random_state))
-        with torch.no_grad():
-            if latent == "posterior":
-                flat = self._transfer(codes, gen)
-            else:
-                flat = self.model_.generate(codes, generator=gen)
+        draw = self._transfer if latent == "posterior" else self._prior
+        with torch.no_grad():  # in chunks: the activations of one pass stay bounded
+            parts = [draw(chunk, gen) for chunk in torch.split(codes, SAMPLE_CHUNK_ROWS)]
+        flat = torch.cat(parts) if parts else draw(codes, gen)
         return self.encoder_.inverse_transform(flat)
+
+    def _prior(self, codes: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        return self.model_.generate(codes, generator=gen)
 
     def _transfer(self, codes: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         if getattr(self, "training_data_", None) is None:
@@ -235,4 +243,5 @@ class ImageSynthesizer(BaseSynthesizer):
             raise ModelFileError(f"{path}: malformed image model metadata ({exc})") from None
         counts = extra.get("class_counts")  # files before 0.3 did not store them
         self.class_counts_ = None if counts is None else np.asarray(counts, dtype=np.int64)
+        check_parts_agree(path, self.encoder_.data_dim, model, len(self.classes_))
         return self, params

@@ -18,7 +18,12 @@ from genbalance import models
 from genbalance.encoders.tabular import TabularEncoder
 from genbalance.files import ModelFileError, load_bundle, save_bundle
 from genbalance.schema import as_frame, check_labels
-from genbalance.synthesis.base import SAMPLE_CHUNK_ROWS, BaseSynthesizer, resolve_epochs
+from genbalance.synthesis.base import (
+    SAMPLE_CHUNK_ROWS,
+    BaseSynthesizer,
+    check_parts_agree,
+    resolve_epochs,
+)
 from genbalance.synthesis.copies import CopyGuard
 from genbalance.synthesis.metadata import checked_target, jsonable_history, privacy_json, target_of
 from genbalance.training.stabilizers import get_recipe
@@ -269,18 +274,33 @@ class Synthesizer(BaseSynthesizer):
         return (rows, self.sample_labels(codes)) if return_labels else rows
 
     def _codes_for(self, n: int | None, y: Any, seed: int) -> np.ndarray:
-        """Class codes of the rows :meth:`sample` is asked for (see its ``y``)."""
+        """Class codes of the rows :meth:`sample` is asked for (see its ``y``).
+
+        Counts are checked before anything is allocated: whole non-negative numbers only (no
+        truncation of ``2.9`` or ``True``), and a total whose memory estimate fits
+        (:meth:`check_generation_size`)."""
+        from genbalance.synthesis.base import check_count
+
         if isinstance(y, dict):
+            counts = {k: check_count(v, f"y[{k!r}]") for k, v in y.items()}
+            if n is not None and check_count(n, "n") != sum(counts.values()):
+                raise ValueError(f"n={n} but the counts in y add up to {sum(counts.values())}")
+            self.check_generation_size(sum(counts.values()), "y")
             return np.concatenate(
-                [self.label_codes(k, int(v)) for k, v in y.items()] or [np.zeros(0, int)]
+                [self.label_codes(k, v) for k, v in counts.items()] or [np.zeros(0, int)]
             )
         if y is None:
-            if n is None or n < 0:
-                raise ValueError(f"n must be a non-negative integer, got {n!r}")
-            return self.draw_codes(int(n), np.random.default_rng(seed))
+            if n is None:
+                raise ValueError("n must be a non-negative whole number of rows, got None")
+            rows = check_count(n, "n")
+            self.check_generation_size(rows, "n")
+            return self.draw_codes(rows, np.random.default_rng(seed))
+        if np.ndim(y) == 0 and n is not None:
+            self.check_generation_size(check_count(n, "n"), "n")
         codes = self.label_codes(y, n)
-        if n is not None and np.ndim(y) > 0 and len(codes) != n:
+        if n is not None and np.ndim(y) > 0 and len(codes) != check_count(n, "n"):
             raise ValueError(f"n={n} but {len(codes)} labels were given")
+        self.check_generation_size(len(codes), "y")  # an array of labels: one row each
         return codes
 
     def sample_near(
@@ -430,4 +450,5 @@ class Synthesizer(BaseSynthesizer):
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{path}: malformed synthesizer metadata ({exc})") from None
         self.model_ = models.from_state(meta["model"], tensors, str(path))
+        check_parts_agree(path, self.encoder_.output_dim, self.model_, len(self.classes_))
         return self

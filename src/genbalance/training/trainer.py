@@ -153,6 +153,7 @@ class Trainer:
         self.dist = None  # distributed.DistContext when data-parallel (set by the caller)
         self._source: BatchSource | None = None  # where the running fit draws its batches
         self._batch_size = 0  # rows a step on this rank (set by the running fit)
+        self.data_fingerprint: str | None = None  # of the running fit's table, for checkpoints
         self._device = torch.device("cpu")
 
     # ------------------------------------------------------------------ batches
@@ -208,6 +209,10 @@ class Trainer:
         resume, and the first good-state snapshot."""
         cfg = self.config
         source, X, y = self._source_for(model, X, y)
+        if cfg.checkpoint_path:  # a checkpoint of a run on other data is refused on resume
+            from genbalance.training.checkpoint import data_fingerprint
+
+            self.data_fingerprint = data_fingerprint(X, y)
         self._device = resolve_device(cfg.device)
         model.to(self._device)
         world = self.dist.world_size if self.dist is not None else 1
@@ -268,7 +273,9 @@ class Trainer:
         from genbalance.training.checkpoint import load_checkpoint
 
         with torch.random.fork_rng(devices=[]):  # keep the caller's global RNG untouched
-            start_step, history = load_checkpoint(cfg.checkpoint_path, model, self)
+            start_step, history = load_checkpoint(
+                cfg.checkpoint_path, model, self, data=self.data_fingerprint
+            )
             torch_rng = torch.get_rng_state()
         history.events.append(f"resumed from {cfg.checkpoint_path} at step {start_step}")
         if self._dp is not None:
@@ -428,7 +435,9 @@ class Trainer:
         history.seconds = time.perf_counter() - t0
         if self._dp is not None:
             history.privacy = self._dp.summary()  # a resume continues the accounting
-        save_checkpoint(self.config.checkpoint_path, model, self, step, history)
+        save_checkpoint(
+            self.config.checkpoint_path, model, self, step, history, data=self.data_fingerprint
+        )
 
 
 def _multi_tensor_updates(model: GenerativeModel, fused: bool) -> None:

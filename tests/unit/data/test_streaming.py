@@ -217,7 +217,7 @@ def test_cli_fit_streaming_and_chunked_sample(tmp_path):
     )
     assert res.exit_code == 0, res.output
     rows = pd.read_parquet(out)
-    assert len(rows) == 2100 and set(rows["class"]) == {"rare"}
+    assert len(rows) == 2100 and "class" not in rows and set(rows["y"]) == {"rare"}
     assert rows["b"].dtype == np.int64  # CSV integers (read as floats) decode as integers
     res = runner.invoke(
         app, ["fit", str(data), "--target", "nope", "-o", str(tmp_path / "n.st"), "--stream", "-q"]
