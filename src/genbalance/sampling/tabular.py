@@ -17,16 +17,17 @@ import pandas as pd
 from imblearn.over_sampling.base import BaseOverSampler
 from imblearn.utils import check_target_type
 from scipy import sparse
-from sklearn.neighbors import NearestNeighbors
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from genbalance import models
-from genbalance.sampling.base import GenerativeSamplerMixin
+from genbalance.sampling.base import GenerativeSamplerMixin, check_strategy
+from genbalance.sampling.region import RegionFilter
 from genbalance.schema import check_labels, restore_output
 from genbalance.schema import check_X_y as _check_frame_and_labels
+from genbalance.synthesis import cache as fit_cache
 from genbalance.synthesis.tabular import DEFAULT_MODEL, Synthesizer
 from genbalance.training.dp import DPConfig
-from genbalance.utils import seed_from, to_python_scalar
+from genbalance.utils import seed_from, to_python_scalar, user_stacklevel
 
 FILTERS = ("none", "knn")
 GENERATIONS = ("auto", "sample", "interpolate", "residual", "hybrid")
@@ -83,10 +84,19 @@ class GenerativeOverSampler(GenerativeSamplerMixin, BaseOverSampler):
         read real rows again at generation time (``filter="knn"``, ``generation`` other than
         "sample") are refused with it. The epsilon spent is in ``synthesizer_.privacy_``.
 
+    cache : bool, default=True
+        Fit once, resample many: a seeded fit on the same rows with the same model settings
+        (family, preset, epochs, options, privacy, seed) reuses the synthesizer fitted before in
+        this process, so a grid search over ``sampling_strategy``, ``generation``, ``filter``,
+        ``k_neighbors`` or ``interpolation_share`` trains once per fold. The results are those
+        of a fresh fit (same seed, same model). Bounded (``genbalance.synthesis.cache``: 8
+        models, 256 MiB); never used with ``random_state=None`` or a ``time_budget``.
+
     Attributes
     ----------
     sampling_strategy_ : dict  class -> number of rows generated
-    synthesizer_ : the fitted :class:`~genbalance.synthesis.tabular.Synthesizer`
+    synthesizer_ : the fitted :class:`~genbalance.synthesis.tabular.Synthesizer` (shared
+        with other samplers when it came from the cache: ``from_cache_``)
     n_filtered_ : dict  class -> generated rows rejected by the filter
     """
 
@@ -107,6 +117,7 @@ class GenerativeOverSampler(GenerativeSamplerMixin, BaseOverSampler):
         "progress": ["boolean", StrOptions({"auto"})],
         "random_state": ["random_state"],
         "privacy": [DPConfig, dict, None],  # DPConfig.coerce checks a dict's fields
+        "cache": ["boolean"],
     }
 
     def __init__(
@@ -128,8 +139,10 @@ class GenerativeOverSampler(GenerativeSamplerMixin, BaseOverSampler):
         encoder_options: dict | None = None,
         progress: bool | str = "auto",
         privacy: Any = None,
+        cache: bool = True,
     ) -> None:
         super().__init__(sampling_strategy=sampling_strategy)
+        self.cache = cache
         self.privacy = privacy
         self.generation = generation
         self.interpolation_share = interpolation_share
@@ -158,7 +171,9 @@ class GenerativeOverSampler(GenerativeSamplerMixin, BaseOverSampler):
     def fit_resample(self, X, y, **params):
         # before imbalanced-learn's generic "Unknown label type": say what is wrong with y
         if np.ndim(y) == 1:  # 2-D one-vs-all indicators are imbalanced-learn's to check
-            check_labels(y, allow_float=False)
+            labels = check_labels(y, allow_float=False)
+            # before imbalanced-learn truncates {"min": 2.9} or fails on a callable's string
+            check_strategy(self.sampling_strategy, labels)
         return super().fit_resample(X, y, **params)
 
     def _check_X_y(self, X, y, accept_sparse=None):
@@ -209,7 +224,9 @@ class GenerativeOverSampler(GenerativeSamplerMixin, BaseOverSampler):
         self.generation_ = gen
         seed = self._seed()
         counts = pd.Series(y).value_counts()
-        wanted = {c: int(n) for c, n in self.sampling_strategy_.items() if n > 0}
+        surplus = 6.0 if self.filter == "knn" else 1.0  # up to 3 rounds of 2 n candidates
+        # before training: whole counts, and a size that fits even at one value a column
+        wanted = self.wanted_rows(self.sampling_strategy_, X.shape[1], surplus)
         tiny = {to_python_scalar(c): int(counts[c]) for c in wanted if counts[c] < 2}
         if tiny:
             raise ValueError(
@@ -221,9 +238,52 @@ class GenerativeOverSampler(GenerativeSamplerMixin, BaseOverSampler):
             warnings.warn(
                 f"classes {small} have fewer than 6 rows; their generated rows are low quality",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
-        self.synthesizer_ = Synthesizer(
+        self.synthesizer_ = self._fitted_synthesizer(X, y, seed)
+        self.n_filtered_ = {}
+        filt = (
+            RegionFilter(X, y, self.k_neighbors, self.categorical_features)
+            if wanted and self.filter == "knn"
+            else None
+        )
+        codes = self.synthesizer_.label_codes(y) if wanted else None
+
+        def make(cls: Any, n: int, class_seed: int | None) -> pd.DataFrame:
+            return self._generate_class(X, codes, cls, n, filt, class_seed)
+
+        pieces, labels = self.generate_classes(wanted, seed, y, make, surplus=surplus)
+        out = pd.concat([X, *pieces], ignore_index=True) if pieces else X.reset_index(drop=True)
+        X_res = restore_output(out, self._origin)
+        if self._sparse_format is not None:
+            X_res = sparse.csr_matrix(X_res).asformat(self._sparse_format)
+        return X_res, np.concatenate([y, *labels])
+
+    def _fitted_synthesizer(self, X: pd.DataFrame, y: np.ndarray, seed: int | None) -> Synthesizer:
+        """The synthesizer for this fold: from the fit cache when the same rows were fitted
+        with the same model settings (a grid over ``sampling_strategy``, ``generation``,
+        ``filter`` ... trains once per fold), else a new fit, cached when seeded."""
+        settings = {
+            "model": self.model,
+            "preset": self.preset,
+            "epochs": self.epochs,
+            "categorical_features": self.categorical_features,
+            "model_options": self.model_options,
+            "trainer_options": self.trainer_options,
+            "encoder_options": self.encoder_options,
+            "privacy": self.privacy,
+            "seed": seed,
+        }
+        usable = self.cache and seed is not None and self.time_budget is None
+        key = None
+        if usable:
+            key = fit_cache.data_key(X, y) + fit_cache.settings_key(settings)
+            cached = fit_cache.lookup(key)
+            if cached is not None:
+                self.from_cache_ = True
+                return cached
+        self.from_cache_ = False
+        synth = Synthesizer(
             self.model,
             preset=self.preset,
             epochs=self.epochs,
@@ -236,23 +296,9 @@ class GenerativeOverSampler(GenerativeSamplerMixin, BaseOverSampler):
             encoder_options=self.encoder_options,
             privacy=self.privacy,
         ).fit(X, y)
-        self.n_filtered_ = {}
-        filt = (
-            _RegionFilter(X, y, self.k_neighbors, self.categorical_features)
-            if wanted and self.filter == "knn"
-            else None
-        )
-        codes = self.synthesizer_.label_codes(y) if wanted else None
-
-        def make(cls: Any, n: int, class_seed: int | None) -> pd.DataFrame:
-            return self._generate_class(X, codes, cls, n, filt, class_seed)
-
-        pieces, labels = self.generate_classes(wanted, seed, y, make)
-        out = pd.concat([X, *pieces], ignore_index=True) if pieces else X.reset_index(drop=True)
-        X_res = restore_output(out, self._origin)
-        if self._sparse_format is not None:
-            X_res = sparse.csr_matrix(X_res).asformat(self._sparse_format)
-        return X_res, np.concatenate([y, *labels])
+        if key is not None:
+            fit_cache.store(key, synth)
+        return synth
 
     def _generate_class(
         self, X: pd.DataFrame, codes: np.ndarray, cls: Any, n: int, filt: Any, seed: int | None
@@ -305,31 +351,6 @@ class GenerativeOverSampler(GenerativeSamplerMixin, BaseOverSampler):
         return self.filtered(cls, n, draw, filt, take, join, rounds=3)
 
 
-class _RegionFilter:
-    """k-NN over the real rows (one-hot + min-max features): who lives near a synthetic row."""
-
-    def __init__(self, X: pd.DataFrame, y: np.ndarray, k: int, categorical_features: Any) -> None:
-        from genbalance.evaluation.features import encode_pair
-
-        self.X, self.y = X, y
-        self.cat = None if isinstance(categorical_features, str) else categorical_features
-        (self.features,) = encode_pair(X, [], self.cat, "minmax")
-        self.k = min(k, len(X))
-        self.nn = NearestNeighbors(n_neighbors=self.k).fit(self.features)
-
-    def same_class_share(self, rows: pd.DataFrame, cls) -> np.ndarray:
-        from genbalance.evaluation.features import encode_pair
-
-        _, feats = encode_pair(self.X, [rows], self.cat, "minmax")
-        idx = self.nn.kneighbors(feats, return_distance=False)
-        return (self.y[idx] == cls).mean(axis=1)
-
-    def judge(self, rows: pd.DataFrame, cls) -> tuple[np.ndarray, np.ndarray]:
-        """A row is accepted when at least one of its nearest real rows is of its class."""
-        share = self.same_class_share(rows, cls)
-        return share, share > 0
-
-
 class GANOverSampler(GenerativeOverSampler):
     """Over-sampling with a class-conditional GAN (``GenerativeOverSampler(model="gan")``;
     the default family is the VAE)."""
@@ -350,6 +371,7 @@ class GANOverSampler(GenerativeOverSampler):
         encoder_options: dict | None = None,
         progress: bool | str = "auto",
         privacy: Any = None,
+        cache: bool = True,
     ) -> None:
         super().__init__(
             "gan",
@@ -366,6 +388,7 @@ class GANOverSampler(GenerativeOverSampler):
             encoder_options=encoder_options,
             progress=progress,
             privacy=privacy,
+            cache=cache,
         )
 
 
@@ -389,6 +412,7 @@ class VAEOverSampler(GenerativeOverSampler):
         encoder_options: dict | None = None,
         progress: bool | str = "auto",
         privacy: Any = None,
+        cache: bool = True,
     ) -> None:
         super().__init__(
             "vae",
@@ -407,4 +431,5 @@ class VAEOverSampler(GenerativeOverSampler):
             encoder_options=encoder_options,
             progress=progress,
             privacy=privacy,
+            cache=cache,
         )
