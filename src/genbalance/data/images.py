@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from genbalance.encoders.images import check_images, to_uint8_images
+from genbalance.data.pixels import check_images, to_uint8_images
 from genbalance.files import atomic_write, read_up_to, write_folder
 
 __all__ = [
