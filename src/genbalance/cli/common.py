@@ -21,6 +21,7 @@ import contextlib
 import functools
 import json
 import math
+import os
 import re
 import sys
 import warnings
@@ -112,10 +113,30 @@ def output_option(help: str) -> Any:  # noqa: A002 - typer's own name
 
 # -------------------------------------------------------------------------------- guards
 def refuse_overwrite(*paths: Path | None, force: bool) -> None:
-    """Raise (exit code 2) if an output exists and ``--force`` was not given."""
+    """Before any work: raise (exit code 2) if an output exists and ``--force`` was not given,
+    and refuse an output that cannot be written (a read-only folder or file system), so that
+    a long training never ends in a raw OSError at the last step."""
     for path in paths:
-        if path is not None and Path(path).exists() and not force:
+        if path is None:
+            continue
+        if Path(path).exists() and not force:
             raise FileExistsError(f"{path} exists; pass --force to replace it")
+        check_writable(Path(path))
+
+
+def check_writable(path: Path) -> None:
+    """Raise PermissionError naming ``path`` when its folder (or the nearest existing folder
+    above it, which the command would create the rest under) cannot be written."""
+    folder = path if path.is_dir() else path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise NotADirectoryError(f"cannot write {path}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"cannot write {path}: the folder {folder} is not writable (read-only or no "
+            "permission); choose another output path"
+        )
 
 
 # -------------------------------------------------------------------------------- errors
