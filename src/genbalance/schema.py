@@ -9,18 +9,7 @@ The public face of three modules, kept so ``from genbalance.schema import ...`` 
   "same columns" check :func:`check_columns`);
 - :mod:`genbalance.data.restore`: :func:`restore_output` and :func:`restore_labels`.
 
-Rules worth knowing:
-
-- Text (``object``/``str``/``string``), pandas ``category`` and boolean columns are always
-  categorical; ``categorical_features`` can additionally mark numeric columns as categorical.
-- Integer columns are never auto-detected as categorical, however few distinct values they have:
-  they stay ``integer`` (rounded on decode). A float column whose observed values are all whole
-  numbers (below 2**53 in size) is also ``integer`` kind but keeps its float dtype.
-- An ``object`` column that mixes value types (say strings and floats) is categorical and its
-  non-missing values are converted with ``str()``; decoding gives those strings back.
-- Missing values (NaN/None/NA) are allowed in feature columns; the encoder models them. They are
-  not allowed in ``y``. Infinite values are refused everywhere.
-- Datetime, timedelta, complex and other exotic dtypes are refused: convert them first.
+The rules of what each column is are written once, in :mod:`genbalance.data.kinds`.
 """
 
 from __future__ import annotations
