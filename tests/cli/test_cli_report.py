@@ -143,6 +143,7 @@ def test_report_from_a_saved_model(files, tmp_path):
     assert doc["class_counts"]["before"] == counts.to_dict()
     assert doc["class_counts"]["after"] == {k: int(counts.max()) for k in counts.index}
     assert (out / "training_curves.png").is_file()  # from the model file's history
+    assert "section 1/" in result.output and "writing" in result.output  # progress on stderr
     again = runner.invoke(
         app,
         [

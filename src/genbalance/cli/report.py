@@ -19,6 +19,7 @@ from rich.table import Table
 from genbalance.cli.common import (
     ForceOpt,
     JsonOpt,
+    QuietOpt,
     SeedOpt,
     err,
     handle_errors,
@@ -283,6 +284,7 @@ def report(
     classifiers: ClassifiersOpt = "all",
     seed: SeedOpt = 0,
     force: ForceOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """One self-contained HTML report (plus Markdown + PNGs and metrics.json) in a folder."""
     from genbalance.evaluation.report import build_report
@@ -316,12 +318,18 @@ def report(
             detection=detection,
             random_state=seed,
             force=force,
+            progress=None if quiet else _say,
             **extra,
         )
     err.print(
         f"wrote {written['html']} (self-contained), {written['markdown']} and "
         f"{len(written) - 3} PNG files"
     )
+
+
+def _say(message: str) -> None:
+    """Progress of a long report on stderr (it takes tens of seconds on a larger table)."""
+    err.print(f"[dim]{escape(message)}[/]")
 
 
 def register(app: typer.Typer) -> None:
