@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from imblearn.metrics import geometric_mean_score
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
@@ -162,8 +163,11 @@ def _imbalance_scores(
             f1_score(y_true, pred, labels=[minority], average="macro", zero_division=0)
         ),
         "minority_recall": float(recalls[np.searchsorted(labels, minority)]),
-        # G-mean: geometric mean of the per-class recalls (classes present in the test set)
-        "g_mean": float(np.prod(recalls[present]) ** (1.0 / max(int(present.sum()), 1))),
+        # G-mean: geometric mean of the per-class recalls (classes present in the test set),
+        # imbalanced-learn's definition, so numbers compare with its users'
+        "g_mean": float(geometric_mean_score(y_true, pred, labels=labels[present]))
+        if present.any()
+        else 0.0,
         "roc_auc": _roc_auc(y_true, proba, labels),
     }
 
