@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -164,14 +163,27 @@ def projection_figure(real_X, real_y, synth_X, synth_y, cat, random_state) -> by
     return png(fig)
 
 
-def grid_png(imgs: Any, labels: Any, caption: str, random_state: int | None) -> bytes:
-    """A per-class sample grid (plots.save_sample_grid, which writes a file) as PNG bytes."""
-    import tempfile
+def grid_png(
+    imgs: Any,
+    labels: Any,
+    caption: str,
+    random_state: int | None,
+    real_images: Any = None,
+    real_labels: Any = None,
+) -> bytes:
+    """A per-class sample grid (``plots.sample_grid_figure``) as PNG bytes; with
+    ``real_images`` and ``real_labels``, a real reference row above each class's generated
+    row. Small images are upscaled (nearest neighbour) to at least 32 px a side."""
+    from genbalance.evaluation.plots import sample_grid_figure
 
-    from genbalance.evaluation.plots import save_sample_grid
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = save_sample_grid(
-            Path(tmp) / "grid.png", imgs, labels, title=caption, random_state=random_state
-        )
-        return path.read_bytes()
+    fig = sample_grid_figure(
+        imgs,
+        labels,
+        title=caption,
+        random_state=random_state,
+        real_images=real_images,
+        real_labels=real_labels,
+    )
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi)  # one canvas pixel per image pixel
+    return buf.getvalue()

@@ -212,7 +212,7 @@ class ImageOverSampler(GenerativeSamplerMixin, BaseEstimator):
             trainer_options=self.trainer_options,
             time_budget=self.time_budget,
             progress=self.progress,
-            snapshots=self._snapshots_factory(),
+            snapshots=self._snapshots_factory((X, y)),
         ).fit(X, y)
         if hasattr(self.synthesizer_, "sample_files_"):
             self.sample_files_ = self.synthesizer_.sample_files_
@@ -220,14 +220,17 @@ class ImageOverSampler(GenerativeSamplerMixin, BaseEstimator):
         self.n_filtered_ = {}
         return self
 
-    def _snapshots_factory(self) -> Any:
-        """Sample grids and the loss curve under ``sample_dir`` during training, if set."""
+    def _snapshots_factory(self, real: tuple[np.ndarray, np.ndarray]) -> Any:
+        """Sample grids (with a row of ``real`` images above each class's generated row) and
+        the loss curve under ``sample_dir`` during training, if set."""
         if self.sample_dir is None:
             return None
         from genbalance.evaluation.plots import TrainingSnapshots
 
         def make(steps_per_epoch: int, draw: Any) -> TrainingSnapshots:
-            return TrainingSnapshots(self.sample_dir, int(self.sample_every), steps_per_epoch, draw)
+            return TrainingSnapshots(
+                self.sample_dir, int(self.sample_every), steps_per_epoch, draw, real=real
+            )
 
         return make
 
@@ -309,12 +312,21 @@ class ImageOverSampler(GenerativeSamplerMixin, BaseEstimator):
         return obj
 
     def save_sample_grid(self, path, n_per_class: int = 10, random_state: Any = 0) -> Path:
-        """A PNG with one row of generated images per class."""
+        """A PNG with one row of generated images per class, under a row of real training
+        images of that class when the training images are at hand (a fitted sampler; a
+        loaded one holds only the model): collapse shows as near-copies under a varied row."""
         from genbalance.evaluation.plots import save_sample_grid
 
         X, y = self.sample(n_per_class, random_state)
+        real = self.synthesizer_.training_images()
         return save_sample_grid(
-            path, X, y, n_per_class, title=f"{self.model} samples, one row per class"
+            path,
+            X,
+            y,
+            n_per_class,
+            title=f"{self.model} samples, one row per class",
+            real_images=None if real is None else real[0],
+            real_labels=None if real is None else real[1],
         )
 
 

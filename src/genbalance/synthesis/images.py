@@ -134,6 +134,7 @@ class ImageSynthesizer(BaseSynthesizer):
         self.model_ = self.build_model(self.encoder_.data_dim, self.encoder_.spans, hyper, seed)
         config = self.trainer_config(len(images))
         self.trainer_ = Trainer(config)
+        self.trainer_.class_labels = self.known_classes()  # warnings name classes, not codes
         self._train(data, codes, config)
         self.training_data_ = (data.numpy(), codes)
         return self
@@ -171,6 +172,14 @@ class ImageSynthesizer(BaseSynthesizer):
             parts = [draw(chunk, gen) for chunk in torch.split(codes, SAMPLE_CHUNK_ROWS)]
         flat = torch.cat(parts) if parts else draw(codes, gen)
         return self.encoder_.inverse_transform(flat)
+
+    def training_images(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The training images (in the training convention) and their labels; None for a
+        synthesizer loaded from a file, which holds only the model."""
+        if getattr(self, "training_data_", None) is None:
+            return None
+        data, codes = self.training_data_
+        return self.encoder_.inverse_transform(torch.from_numpy(data)), self.classes_[codes]
 
     def _prior(self, codes: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         return self.model_.generate(codes, generator=gen)

@@ -30,11 +30,12 @@ from genbalance.training.guards import (
     check_memory_before,
     check_table,
     describe,
-    health_report,
     memory_over,
     progress_bar,
+    record_health,
     weights_finite,
 )
+from genbalance.training.optim import fastest_updates
 from genbalance.training.snapshots import restore, restore_lowered, snapshot
 from genbalance.training.sources import (
     BatchSource,
@@ -154,6 +155,7 @@ class Trainer:
         self._source: BatchSource | None = None  # where the running fit draws its batches
         self._batch_size = 0  # rows a step on this rank (set by the running fit)
         self.data_fingerprint: str | None = None  # of the running fit's table, for checkpoints
+        self.class_labels: list[Any] | None = None  # labels by class code, for messages
         self._device = torch.device("cpu")
 
     # ------------------------------------------------------------------ batches
@@ -235,7 +237,7 @@ class Trainer:
         autocast = autocast_for(cfg.amp, self._device, history)
         t0 = time.perf_counter() - history.seconds
         ctx = StepContext(self, model)
-        _multi_tensor_updates(model, fused=cfg.privacy is None)
+        fastest_updates(model, fused=cfg.privacy is None)
         snap = snapshot(model, self.emas)
         model.train(True)
         return _Run(
@@ -403,7 +405,8 @@ class Trainer:
             self._checkpoint(model, run.step, history, run.t0)
 
     def _finish(self, run: _Run) -> History:
-        """After the loop: eval mode, rank-0 buffers, privacy spent, EMA weights, health."""
+        """After the loop: eval mode, rank-0 buffers, privacy spent, EMA weights, health (a
+        UserWarning naming the classes whose samples collapsed)."""
         cfg, model, history = self.config, run.model, run.history
         model.train(False)
         if self.dist is not None:
@@ -417,12 +420,7 @@ class Trainer:
         history.seconds = time.perf_counter() - run.t0
         writer = self.dist is None or self.dist.is_writer
         if cfg.health_check and run.step > run.start_step and writer:
-            history.health = health_report(model, run.X, run.y, run.seed)
-            if history.health.get("any_collapsed"):
-                history.events.append(
-                    "possible mode collapse in classes "
-                    f"{history.health['collapsed_classes']} (see history.health)"
-                )
+            record_health(model, run.X, run.y, run.seed, history, self.class_labels)
         self.steps_done = run.step
         return history
 
@@ -438,19 +436,3 @@ class Trainer:
         save_checkpoint(
             self.config.checkpoint_path, model, self, step, history, data=self.data_fingerprint
         )
-
-
-def _multi_tensor_updates(model: GenerativeModel, fused: bool) -> None:
-    """The fastest optimiser update the families' Adam allows: the fused kernel (one pass per
-    parameter, CPU and CUDA; about a quarter of a small model's step saved on CPU), else one
-    multi-tensor update instead of a Python loop over parameters. ``fused`` is off under DP
-    (Opacus steps the wrapped optimiser itself)."""
-    for opt in model.optimizers().values():
-        for group in opt.param_groups:
-            if fused and isinstance(opt, torch.optim.Adam) and not opt.state:
-                if group.get("fused") is None and all(
-                    p.dtype == torch.float32 for p in group["params"]
-                ):
-                    group["fused"], group["foreach"] = True, False
-            if "foreach" in group and group["foreach"] is None:
-                group["foreach"] = True

@@ -208,3 +208,21 @@ def test_progress_auto_is_silent_without_a_terminal(capsys):
     X, y = _table()
     Synthesizer("vae", epochs=1, random_state=0).fit(X, y)
     assert capsys.readouterr().err == ""
+
+
+def test_sample_grid_shows_real_rows_when_the_training_images_are_at_hand(tmp_path):
+    from PIL import Image
+
+    X, y = _digits()
+    sampler = ImageOverSampler("vae", epochs=1, random_state=0).fit(X, y)
+    fitted = Image.open(sampler.save_sample_grid(tmp_path / "fitted.png", n_per_class=4))
+    model = sampler.save(tmp_path / "m.safetensors")
+    loaded = ImageOverSampler.load(model)
+    assert loaded.synthesizer_.training_images() is None
+    alone = Image.open(loaded.save_sample_grid(tmp_path / "loaded.png", n_per_class=4))
+    # a real row above each of the two classes' generated rows: about twice as tall
+    assert fitted.size[1] > 1.6 * alone.size[1]
+    assert alone.size[0] >= 4 * 32 and alone.size[1] >= 2 * 32  # 32 px a digit at least
+    images, labels = sampler.synthesizer_.training_images()
+    np.testing.assert_allclose(images, X, atol=1 / 255)
+    assert list(labels) == list(y)
