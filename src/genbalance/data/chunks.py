@@ -16,8 +16,6 @@ Training from such a file (the streaming batch source, ``fit_file``, ``sample_to
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +31,7 @@ import pyarrow.parquet as pq
 from genbalance.data.kinds import categorical_by_default
 from genbalance.data.tables import table_format
 from genbalance.data.validation import check_labels, refuse_duplicate_columns
-from genbalance.files import check_target, file_mode, publish
+from genbalance.data.writer import TableWriter as TableWriter  # its old home: still importable
 from genbalance.utils import parse_bytes
 
 DEFAULT_CHUNK_ROWS = 100_000
@@ -240,6 +238,55 @@ def _bottom_k(frame: pd.DataFrame, k: int, by: str | None = None) -> pd.DataFram
     return frame.groupby(by, sort=False, observed=True).head(k)
 
 
+def _count_labels(
+    chunk: pd.DataFrame, target: str | None, counts: dict[Any, int], path: Any, first_row: int
+) -> pd.Series:
+    """Pop the target column of ``chunk`` (checked as the in-memory path checks labels) and add
+    its labels to ``counts``; without a target every row is class 0."""
+    if target is None:
+        counts[0] = counts.get(0, 0) + len(chunk)
+        return pd.Series(np.zeros(len(chunk), dtype=np.int64))
+    labels = chunk.pop(target)
+    if labels.isna().any():
+        missing = np.flatnonzero(labels.isna().to_numpy())
+        raise ValueError(
+            f"{path}: target column {target!r} has {missing.size} missing label(s) "
+            f"in rows {first_row}-{first_row + len(chunk) - 1} (empty or NA cells), first at "
+            f"row {first_row + int(missing[0])}; every row needs a class label"
+        )
+    # the in-memory path's label rules: no non-scalar or mixed-type labels
+    check_labels(labels, what=f"{path}: target column {target!r}")
+    for label, c in labels.value_counts(sort=False).items():
+        counts[label] = counts.get(label, 0) + int(c)
+    return labels
+
+
+def _track_columns(
+    chunk: pd.DataFrame,
+    columns: list[str],
+    values: dict[str, set],
+    dropped: set[str],
+    has_missing: set[str],
+    track_values: set[str] | None,
+    max_values: int,
+) -> None:
+    """Note the columns with missing values and the values of the categorical (or tracked)
+    columns, which a covering sample must hold; an id-like column is dropped from tracking."""
+    for col in columns:
+        series = chunk[col]
+        if series.isna().any():
+            has_missing.add(col)
+        # categorical by the library's rule, or a dtype it refuses (the encoder says so later)
+        text_like = categorical_by_default(series.dtype) is not False
+        if col in dropped or not (text_like or (track_values and col in track_values)):
+            continue
+        seen = values.setdefault(col, set())
+        seen.update(pd.unique(series.dropna().to_numpy(dtype=object)).tolist())
+        if len(seen) > max_values:  # an id-like column: the encoder will refuse it anyway
+            dropped.add(col)
+            values.pop(col)
+
+
 def scan_table(
     path: str | Path,
     target: str | None,
@@ -269,35 +316,8 @@ def scan_table(
     has_missing: set[str] = set()
     n_rows = 0
     for chunk in reader:
-        if target is not None:
-            labels = chunk.pop(target)
-            if labels.isna().any():
-                missing = np.flatnonzero(labels.isna().to_numpy())
-                raise ValueError(
-                    f"{path}: target column {target!r} has {missing.size} missing label(s) "
-                    f"in rows {n_rows}-{n_rows + len(chunk) - 1} (empty or NA cells), first at "
-                    f"row {n_rows + int(missing[0])}; every row needs a class label"
-                )
-            # the in-memory path's label rules: no non-scalar or mixed-type labels
-            check_labels(labels, what=f"{path}: target column {target!r}")
-            for label, c in labels.value_counts(sort=False).items():
-                counts[label] = counts.get(label, 0) + int(c)
-        else:
-            labels = pd.Series(np.zeros(len(chunk), dtype=np.int64))
-            counts[0] = counts.get(0, 0) + len(chunk)
-        for col in columns:
-            series = chunk[col]
-            if series.isna().any():
-                has_missing.add(col)
-            # categorical by the library's rule, or a dtype it refuses (the encoder says so later)
-            text_like = categorical_by_default(series.dtype) is not False
-            if col in dropped or not (text_like or (track_values and col in track_values)):
-                continue
-            seen = values.setdefault(col, set())
-            seen.update(pd.unique(series.dropna().to_numpy(dtype=object)).tolist())
-            if len(seen) > max_values:  # an id-like column: the encoder will refuse it anyway
-                dropped.add(col)
-                values.pop(col)
+        labels = _count_labels(chunk, target, counts, path, n_rows)
+        _track_columns(chunk, columns, values, dropped, has_missing, track_values, max_values)
         chunk[_KEY] = rng.random(len(chunk))
         chunk[LABEL_COLUMN] = labels.to_numpy()
         sample = _bottom_k(chunk if sample is None else pd.concat([sample, chunk]), sample_rows)
@@ -358,77 +378,3 @@ def covering_sample(
 
 
 # ---------------------------------------------------------------------------------- writing
-class TableWriter:
-    """Append DataFrames to a Parquet or CSV file; the file appears only when closed cleanly."""
-
-    def __init__(self, path: str | Path, force: bool = False) -> None:
-        self.path = Path(path)
-        self.kind = table_format(self.path)
-        self.force = bool(force)
-        check_target(self.path, self.force)  # early: before any row is generated
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
-        )
-        os.close(fd)
-        os.chmod(tmp, file_mode(self.path))  # mkstemp's 0600 would hide the output from others
-        self._tmp = Path(tmp)
-        self._pq: pq.ParquetWriter | None = None
-        self._csv = None
-        self._schema: pa.Schema | None = None
-        self.rows = 0
-        self.chunks = 0
-
-    def write(self, frame: pd.DataFrame) -> None:
-        if self.kind == "parquet":
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            if self._pq is None:
-                self._schema = table.schema
-                self._pq = pq.ParquetWriter(self._tmp, self._schema)
-            else:
-                table = table.cast(self._schema)
-            self._pq.write_table(table)
-        else:
-            if self._csv is None:
-                self._csv = open(self._tmp, "w", newline="", encoding="utf-8")  # noqa: SIM115
-            frame.to_csv(self._csv, header=self.chunks == 0, index=False)
-        self.rows += len(frame)
-        self.chunks += 1
-
-    def close(self) -> Path:
-        if self._pq is not None:
-            self._pq.close()
-            with open(self._tmp, "rb") as fh:  # Parquet too: on disk before the rename
-                os.fsync(fh.fileno())
-        if self._csv is not None:
-            self._csv.flush()
-            os.fsync(self._csv.fileno())
-            self._csv.close()
-        # without force a hard link, which fails if the name appeared meanwhile: of two
-        # writers racing for one name exactly one wins and the other gets FileExistsError
-        # (never a silent replace); with force a rename over a regular file only
-        publish(self._tmp, self.path, overwrite=self.force)
-        return self.path
-
-    def abort(self) -> None:
-        """Drop the temporary file; the target is left as it was."""
-        for handle in (self._pq, self._csv):
-            if handle is not None:
-                try:
-                    handle.close()
-                except (OSError, ValueError):  # already closed by a failed close()
-                    pass
-        self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> TableWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            try:
-                self.close()
-            except BaseException:
-                self.abort()
-                raise
-        else:
-            self.abort()
