@@ -12,11 +12,18 @@ Rules worth knowing:
   numbers (below 2**53 in size) is also ``integer`` kind but keeps its float dtype.
 - An ``object`` column that mixes value types (say strings and floats) is categorical and its
   non-missing values are converted with ``str()``; decoding gives those strings back.
-- Datetime, timedelta, complex and other exotic dtypes are refused: convert them first.
+- A continuous column remembers its observed precision (``decimals``: the fewest decimals, at
+  most :data:`MAX_DECIMALS`, that write every value exactly; None when more are needed), so
+  decoded amounts can be rounded back to cents (see docs/constraints.md).
+- Datetime columns (``datetime64``, naive or timezone-aware) and object columns of
+  ``datetime.date`` values are recognised by :func:`time_kind`; the schema itself refuses them
+  and :class:`~genbalance.encoders.tabular.TabularEncoder` models them as numbers. Timedelta,
+  complex and other exotic dtypes are refused: convert them first.
 """
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from enum import Enum
@@ -29,6 +36,7 @@ from pandas.api import types as pdt
 from genbalance.utils import to_python_scalar
 
 __all__ = [
+    "MAX_DECIMALS",
     "NUMERIC_FAMILIES",
     "ColumnKind",
     "ColumnSpec",
@@ -36,7 +44,9 @@ __all__ = [
     "categorical_by_default",
     "dtype_family",
     "infer_schema",
+    "observed_decimals",
     "resolve_categorical",
+    "time_kind",
 ]
 
 #: Dtype families modelled as numbers; every other supported family is categorical.
@@ -48,7 +58,14 @@ _ACCEPTED_CATEGORICAL = (
 )
 _BASIC_INFERRED = {"string", "integer", "floating", "boolean"}
 _MAX_EXACT_INT = 2.0**53
+#: the most decimals a column's observed precision can have; finer values are not rounded
+MAX_DECIMALS = 6
+_ULPS = 4  # float noise (in units in the last place) a value may carry and still count as exact
 _TO_STR = np.frompyfunc(str, 1, 1)
+_TIME_HINT = (
+    " genbalance.Synthesizer and TabularEncoder model datetime columns themselves "
+    "(docs/constraints.md)."
+)
 
 
 class ColumnKind(str, Enum):
@@ -68,7 +85,8 @@ class ColumnSpec:
     The extra fields describe how to rebuild the column exactly: ``cast_to_str`` is set for
     mixed-type object columns whose values were converted to ``str``; ``category_order``,
     ``ordered`` and ``categories_dtype`` rebuild a pandas ``category`` dtype (including
-    categories that never occurred).
+    categories that never occurred). ``decimals`` is a continuous column's observed precision
+    (None: not learned, or finer than :data:`MAX_DECIMALS`); older saved states lack it.
     """
 
     name: str | int
@@ -82,6 +100,7 @@ class ColumnSpec:
     category_order: list[Any] | None = None
     ordered: bool = False
     categories_dtype: str | None = None
+    decimals: int | None = None
 
     @property
     def is_numeric(self) -> bool:
@@ -135,12 +154,55 @@ def dtype_family(name: Any, dtype: Any) -> str:
     """
     family = _family_or_none(dtype)
     if family is None:
+        hint = _TIME_HINT if pdt.is_datetime64_any_dtype(dtype) else ""
         raise ValueError(
             f"column {name!r} has dtype {dtype}, which genbalance cannot model; accepted are "
             "numbers, booleans, text and pandas 'category'. Convert it first (e.g. datetimes to "
-            "numbers with .astype('int64') or to text with .astype(str))."
+            f"numbers with .astype('int64') or to text with .astype(str)).{hint}"
         )
     return family
+
+
+def time_kind(series: pd.Series) -> str | None:
+    """``"datetime"`` for a datetime64 column (naive or timezone-aware), ``"date"`` for an object
+    column whose values are all ``datetime.date`` (not ``datetime``), else None.
+
+    The one rule for which columns the encoder models as points in time; kept apart from
+    :func:`dtype_family`, which still refuses datetimes for callers that cannot model them.
+    """
+    dtype = series.dtype
+    if pdt.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    if not pdt.is_object_dtype(dtype) or pdt.infer_dtype(series, skipna=True) != "date":
+        return None
+    present = series[series.notna()]
+    # infer_dtype says "date" for datetimes mixed in too; those are not date-only columns
+    if present.map(lambda v: isinstance(v, datetime.datetime)).any():
+        return None
+    return "date"
+
+
+def observed_decimals(values: np.ndarray, dtype: Any = np.float64) -> int | None:
+    """The fewest decimals (0 to :data:`MAX_DECIMALS`) that write every value exactly, or None.
+
+    "Exactly" allows the few units in the last place that parsing and arithmetic leave in a
+    float (``0.1 + 0.2``) in the column's own float precision, and never more than a millionth
+    of the value, so tiny measurements (1e-9, subnormals) are not mistaken for whole numbers.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values) & (np.abs(values) < _MAX_EXACT_INT)]
+    if values.size == 0:
+        return None
+    target = np.dtype(getattr(dtype, "numpy_dtype", dtype))
+    if target.kind != "f":
+        target = np.dtype(np.float64)
+    magnitude = np.abs(values)
+    spacing = np.spacing(magnitude.astype(target)).astype(np.float64)
+    tolerance = np.minimum(_ULPS * spacing, 1e-6 * magnitude)
+    for decimals in range(MAX_DECIMALS + 1):
+        if bool(np.all(np.abs(np.round(values, decimals) - values) <= tolerance)):
+            return decimals
+    return None
 
 
 def categorical_by_default(dtype: Any) -> bool | None:
@@ -300,6 +362,8 @@ def _numeric_spec(
     if values.size:
         lo, hi = values.min(), values.max()
         spec.min, spec.max = (int(lo), int(hi)) if integral else (float(lo), float(hi))
+    if not integral:
+        spec.decimals = observed_decimals(values, series.dtype)
     return spec
 
 

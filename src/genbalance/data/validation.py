@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as pdt
 
-from genbalance.data.kinds import dtype_family
+from genbalance.data.kinds import dtype_family, time_kind
 from genbalance.utils import to_python_scalar
 
 __all__ = [
@@ -96,8 +96,13 @@ def check_finite(X: pd.DataFrame) -> None:
             )
 
 
-def validate_frame(X: pd.DataFrame, what: str = "X") -> None:
-    """Checks every table must pass: a DataFrame, non-empty, unique column names, finite."""
+def validate_frame(X: pd.DataFrame, what: str = "X", allow_time: bool = False) -> None:
+    """Checks every table must pass: a DataFrame, non-empty, unique column names, finite.
+
+    ``allow_time`` accepts datetime64 columns (naive or timezone-aware), for callers that model
+    them (the table encoder); everyone else keeps refusing them with a message that says how
+    to convert them.
+    """
     if not isinstance(X, pd.DataFrame):
         raise TypeError(
             f"{what} must be a pandas DataFrame here; got {type(X).__name__} "
@@ -107,6 +112,8 @@ def validate_frame(X: pd.DataFrame, what: str = "X") -> None:
         raise ValueError(f"{what} is empty (shape {X.shape}); need at least one row and one column")
     refuse_duplicate_columns(X, what)
     for name in X.columns:
+        if allow_time and time_kind(X[name]) == "datetime":
+            continue
         dtype_family(name, X[name].dtype)
     check_finite(X)
 
@@ -182,8 +189,12 @@ def _as_2d_array(X: Any) -> tuple[np.ndarray, str]:
 
 
 # --------------------------------------------------------------------------- labels
-def check_X_y(X: Any, y: Any) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any]]:
+def check_X_y(
+    X: Any, y: Any, allow_time: bool = False
+) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any]]:
     """Validate features and labels together; return ``(frame, labels, origin)``.
+
+    ``allow_time``: accept datetime columns (see :func:`validate_frame`).
 
     Labels are kept as given (ints or strings). ``origin`` holds what
     :func:`genbalance.data.restore.restore_output` and ``restore_labels`` need to give results
@@ -214,7 +225,7 @@ def check_X_y(X: Any, y: Any) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any]]
             f"X and y have different lengths: X has {frame.shape[0]} rows but y has "
             f"{labels.shape[0]} labels"
         )
-    validate_frame(frame)
+    validate_frame(frame, allow_time=allow_time)
     bad = pd.isna(labels)
     if bad.any():
         rows = np.flatnonzero(bad)[:5].tolist()

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as pdt
 
-from genbalance.data.kinds import ColumnKind, ColumnSpec, as_str_values
+from genbalance.data.kinds import MAX_DECIMALS, ColumnKind, ColumnSpec, as_str_values
 from genbalance.encoders.dtypes import to_category_dtype
 from genbalance.spans import OutputSpan
 from genbalance.utils import user_stacklevel
@@ -79,6 +79,11 @@ class CategoricalCodec:
         self._other_arr = _object_array(self.other)
         counts = np.asarray(self.other_counts, dtype=np.float64)
         self._other_p = counts / counts.sum() if counts.size else counts
+
+    @property
+    def kind(self) -> str:
+        """The kind ``column_layout`` reports for the column (its spec's)."""
+        return self.spec.kind.value
 
     def spans(self) -> list[OutputSpan]:
         """One softmax over every slot (kept categories, "other", missing)."""
@@ -250,6 +255,15 @@ def check_stored_spec(spec: ColumnSpec) -> None:
             or (isinstance(value, float) and not math.isfinite(value))
         ):
             raise ValueError(f"column {name!r}: {key} {value!r} is not a finite number")
+    decimals = spec.decimals
+    if decimals is not None and (
+        isinstance(decimals, bool)
+        or not isinstance(decimals, int)
+        or not 0 <= decimals <= MAX_DECIMALS
+    ):
+        raise ValueError(
+            f"column {name!r}: decimals {decimals!r} is not an integer from 0 to {MAX_DECIMALS}"
+        )
     if spec.min is not None and spec.max is not None and spec.min > spec.max:
         raise ValueError(f"column {name!r}: min {spec.min} is above max {spec.max}")
     if spec.kind in (ColumnKind.continuous, ColumnKind.integer):

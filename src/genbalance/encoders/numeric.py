@@ -22,7 +22,14 @@ from genbalance.encoders.dtypes import to_numeric_dtype
 from genbalance.encoders.gmm import fit_mixtures
 from genbalance.spans import OutputSpan
 
-__all__ = ["GMM_BACKENDS", "NumericCodec", "Standardised", "fit_mixture", "fit_numeric_codecs"]
+__all__ = [
+    "GMM_BACKENDS",
+    "NumericCodec",
+    "Standardised",
+    "fit_mixture",
+    "fit_numeric_codecs",
+    "round_to_decimals",
+]
 
 GMM_BACKENDS = ("fast", "sklearn")  # encoders/gmm.py (all columns at once) | one sklearn fit each
 _SIGMA_FLOOR = 1e-6  # smallest mode std, in standardised units (avoids division by zero)
@@ -69,6 +76,11 @@ class NumericCodec:
         self.weights = np.asarray(weights, dtype=np.float64)
         self.fill_mode = int(fill_mode)
         self._log_w = np.log(self.weights) - np.log(self.stds)
+
+    @property
+    def kind(self) -> str:
+        """The kind ``column_layout`` reports for the column (its spec's)."""
+        return self.spec.kind.value
 
     @property
     def n_modes(self) -> int:
@@ -244,6 +256,8 @@ class NumericCodec:
             x = np.clip(x, spec.min, spec.max)
         if spec.kind == ColumnKind.integer:
             x = np.round(x)
+        elif spec.decimals is not None:
+            x = round_to_decimals(x, spec.decimals)
         if spec.has_missing:
             x[block[:, -1] > 0.5] = np.nan
         return to_numeric_dtype(x, spec.pandas_dtype())
@@ -352,6 +366,14 @@ def fit_numeric_codecs(
     done = [c for c in codecs if c is not None]
     assert len(done) == len(codecs), "every pending column got its mixture"
     return done
+
+
+def round_to_decimals(x: np.ndarray, decimals: int) -> np.ndarray:
+    """``x`` rounded to ``decimals`` places (the column's observed precision), so amounts come
+    back as 12.5 rather than 12.499999999999998. Values too large to have such decimals in
+    float64 (and NaN) are left as they are, which also keeps ``x * 10**decimals`` finite."""
+    small = np.abs(x) < 2.0**52 / 10.0**decimals
+    return np.where(small, np.round(np.where(small, x, 0.0), decimals), x)
 
 
 def fit_mixture(sample: np.ndarray, n_components: int, seed: int) -> tuple[np.ndarray, ...]:

@@ -20,6 +20,14 @@ Decoding takes an argmax over each softmax span, so it accepts probabilities or 
 the ``tanh`` scalar is clipped to [-1, 1] and the missing indicator is read as ``> 0.5`` (so it
 expects a sigmoid output or a 0/1 value, not a logit).
 
+- datetime / date: the numeric layout above, over whole counts of the column's resolution
+  since the epoch (:mod:`genbalance.encoders.datetimes`);
+- ID columns: nothing, or only the ``sigmoid(1)`` missing indicator; their values are
+  regenerated, never modelled (:mod:`genbalance.encoders.identifiers`).
+
+The constraints real tables carry (IDs, observed precision and range, times) and the options
+that control them are described in docs/constraints.md.
+
 This module holds the table-level encoder and its saved state; the per-column codecs live in
 :mod:`genbalance.encoders.numeric` and :mod:`genbalance.encoders.categorical`, the casts back
 to the original dtypes in :mod:`genbalance.encoders.dtypes`.
@@ -32,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from genbalance.data.kinds import ColumnSpec, infer_schema
+from genbalance.data.kinds import ColumnSpec, infer_schema, time_kind
 from genbalance.data.validation import (
     check_columns,
     check_finite,
@@ -40,6 +48,17 @@ from genbalance.data.validation import (
     validate_frame,
 )
 from genbalance.encoders.categorical import CategoricalCodec
+from genbalance.encoders.constraints import (
+    ID_POLICIES,
+    Codec,
+    checked_id_columns,
+    describe_constraints,
+    find_id_columns,
+    refuse_ids,
+    schema_with,
+)
+from genbalance.encoders.datetimes import DatetimeCodec, TimeFormat
+from genbalance.encoders.identifiers import IdCodec
 from genbalance.encoders.numeric import GMM_BACKENDS, NumericCodec, fit_numeric_codecs
 from genbalance.spans import OutputSpan
 
@@ -75,6 +94,20 @@ class TabularEncoder:
     ``gmm`` picks the mixture fitter: ``"fast"`` (all numeric columns in one vectorised
     variational EM, :mod:`genbalance.encoders.gmm`) or ``"sklearn"`` (one
     ``BayesianGaussianMixture`` per column, slower, the reference).
+
+    Constraints of real tables (docs/constraints.md):
+
+    - ``id_columns``: ``"auto"`` (default) detects ID columns with the rule of
+      :mod:`genbalance.data.identifiers`; a list names them; None turns ID handling off.
+    - ``id_policy``: ``"regenerate"`` (default: new unique values of the same type and format
+      that never equal a real ID) or ``"refuse"`` (fit raises, naming the ID columns).
+    - ``learn_precision`` (default True): decoded continuous values are rounded to the number
+      of decimals the real values use (at most 6; finer columns are left alone).
+    - ``clip_to_range`` (default True): decoded numbers, datetimes and dates stay within the
+      range observed at fit.
+
+    Datetime columns (naive or timezone-aware) and columns of ``datetime.date`` values are
+    modelled as numbers and come back with their dtype, timezone and resolution.
     """
 
     def __init__(
@@ -86,9 +119,18 @@ class TabularEncoder:
         clip_to_range: bool = True,
         random_state: int | None = None,
         gmm: str = "fast",
+        id_columns: Any = "auto",
+        id_policy: str = "regenerate",
+        learn_precision: bool = True,
     ) -> None:
         if gmm not in GMM_BACKENDS:
             raise ValueError(f"gmm must be one of {', '.join(GMM_BACKENDS)}; got {gmm!r}")
+        if id_policy not in ID_POLICIES:  # checked here so a bad option fails before fit
+            raise ValueError(
+                f"id_policy must be one of {', '.join(ID_POLICIES)}; got {id_policy!r}"
+            )
+        if not isinstance(learn_precision, (bool, np.bool_)):
+            raise ValueError(f"learn_precision must be True or False; got {learn_precision!r}")
         for pname, value, low in (
             ("max_modes", max_modes, 1),
             ("fit_sample_size", fit_sample_size, 2),
@@ -107,37 +149,66 @@ class TabularEncoder:
         self.clip_to_range = bool(clip_to_range)
         self.random_state = None if random_state is None else int(random_state)
         self.gmm = gmm
+        self.id_columns = checked_id_columns(id_columns)
+        self.id_policy = id_policy
+        self.learn_precision = bool(learn_precision)
         self.schema: list[ColumnSpec] = []
         self.spans: list[OutputSpan] = []
         self.output_dim: int = 0
         self.column_layout: list[dict[str, Any]] = []
-        self._codecs: list[NumericCodec | CategoricalCodec] = []
+        self._codecs: list[Codec] = []
         self._columns_dtype: str = "object"
         self._rng = np.random.default_rng(self.random_state)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: pd.DataFrame) -> TabularEncoder:
-        """Learn column kinds, mixture modes and category sets from ``X``."""
-        validate_frame(X)
-        self.schema = infer_schema(X, self.categorical_features)
+        """Learn column kinds, mixture modes, category sets, ID formats and time formats."""
+        validate_frame(X, allow_time=True)
+        times = {c: TimeFormat.fit(c, X[c]) for c in X.columns if time_kind(X[c]) is not None}
+        found = find_id_columns(X, self.id_columns, self.categorical_features, times)
+        if found and self.id_policy == "refuse":
+            refuse_ids(found, self.id_columns)
+        ids = {c: None for c in found}  # an ordered set of names, then their codecs
+        view = X
+        if not times and not ids:  # the table as before: the same schema, the same codecs
+            self.schema = infer_schema(X, self.categorical_features)
+        else:
+            view = X.copy(deep=False)
+            for name, fmt in times.items():
+                view[name] = fmt.to_units(X[name])
+            ids = {c: IdCodec.fit(c, X[c]) for c in ids}
+            self.schema = schema_with(view, self.categorical_features, times, ids)
+        if not self.learn_precision:
+            for spec in self.schema:
+                spec.decimals = None
         rng = np.random.default_rng(self.random_state)
         as_floats = (
-            (spec, X[spec.name].to_numpy(dtype=np.float64, na_value=np.nan))
+            (spec, view[spec.name].to_numpy(dtype=np.float64, na_value=np.nan))
             for spec in self.schema
-            if spec.is_numeric
+            if spec.is_numeric and spec.name not in ids
         )  # lazily: one column's float copy at a time
         numeric = iter(
             fit_numeric_codecs(as_floats, self.max_modes, self.fit_sample_size, rng, self.gmm)
         )
-        codecs: list[NumericCodec | CategoricalCodec] = []
+        codecs: list[Codec] = []
         for spec in self.schema:  # a loop, not a comprehension: keeps the warnings' stacklevel
-            if spec.is_numeric:
+            if spec.name in ids:
+                codecs.append(ids[spec.name])
+            elif spec.name in times:
+                codecs.append(DatetimeCodec(times[spec.name], next(numeric)))
+            elif spec.is_numeric:
                 codecs.append(next(numeric))
             else:
                 codecs.append(CategoricalCodec.fit(spec, X[spec.name], self.max_categories))
         self._codecs = codecs
         self._columns_dtype = str(X.columns.dtype)
         self._finish()
+        if self.output_dim == 0:
+            self._codecs = []
+            raise ValueError(
+                f"every column of X is an ID column ({list(ids)!r}), so nothing is left to "
+                "model; add the columns to generate, or pass id_columns=None"
+            )
         return self
 
     def _finish(self) -> None:
@@ -155,7 +226,7 @@ class TabularEncoder:
             self.column_layout.append(
                 {
                     "column": spec.name,
-                    "kind": spec.kind.value,
+                    "kind": codec.kind,
                     "start": col_start,
                     "stop": start,
                     "parts": parts,
@@ -172,6 +243,17 @@ class TabularEncoder:
     def columns(self) -> list[Any]:
         """Column names of the fit input, in order."""
         return [spec.name for spec in self.schema]
+
+    @property
+    def id_column_names(self) -> list[Any]:
+        """The columns regenerated as IDs (auto-detected or listed), in column order."""
+        return [c.spec.name for c in self._codecs if isinstance(c, IdCodec)]
+
+    def constraints(self) -> list[dict[str, Any]]:
+        """What was learned per column that decoding enforces: kind, observed range, decimals,
+        ID format, time resolution and timezone (plain values, for a look or a report)."""
+        self._check_fitted()
+        return describe_constraints(self.schema, self._codecs)
 
     # ------------------------------------------------------------------ encoding
     def _align(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -233,9 +315,9 @@ class TabularEncoder:
         data = {}
         for layout, codec in zip(self.column_layout, self._codecs, strict=True):
             block = Z[:, layout["start"] : layout["stop"]]
-            if isinstance(codec, NumericCodec):
+            if isinstance(codec, (NumericCodec, DatetimeCodec)):
                 data[layout["column"]] = codec.decode(block, self.clip_to_range)
-            else:
+            else:  # categories draw grouped ones, IDs draw new values: both from rng
                 data[layout["column"]] = codec.decode(block, rng)
         frame = pd.DataFrame(data, index=pd.RangeIndex(Z.shape[0]))
         frame.columns = pd.Index(self.columns, dtype=self._columns_dtype)
@@ -264,6 +346,11 @@ class TabularEncoder:
                 "clip_to_range": self.clip_to_range,
                 "random_state": self.random_state,
                 "gmm": self.gmm,
+                "id_columns": self.id_columns
+                if not isinstance(self.id_columns, list)
+                else [_json_scalar(c, "id_columns entry") for c in self.id_columns],
+                "id_policy": self.id_policy,
+                "learn_precision": self.learn_precision,
             },
             "columns_dtype": self._columns_dtype,
             "schema": schema,
@@ -288,16 +375,20 @@ class TabularEncoder:
             names = [spec.name for spec in enc.schema]
             if len(set(names)) != len(names):
                 raise ValueError("a column name is listed twice in the schema")
-            codecs: list[NumericCodec | CategoricalCodec] = []
+            codecs: list[Codec] = []
             for spec, c in zip(enc.schema, d["codecs"], strict=True):
                 if c["type"] == "numeric" and spec.is_numeric:
                     codecs.append(NumericCodec.from_json(spec, c))
                 elif c["type"] == "categorical" and not spec.is_numeric:
                     codecs.append(CategoricalCodec.from_json(spec, c))
+                elif c["type"] == "datetime" and spec.is_numeric:
+                    codecs.append(DatetimeCodec.from_json(spec, c))
+                elif c["type"] == "id":
+                    codecs.append(IdCodec.from_json(spec, c))
                 else:
                     raise ValueError(f"codec type {c['type']!r} does not fit column {spec.name!r}")
-            if not codecs:
-                raise ValueError("no columns")
+            if not codecs or all(isinstance(c, IdCodec) and not c.spans() for c in codecs):
+                raise ValueError("no columns to model")
             enc._codecs = codecs
             enc._columns_dtype = check_stored_dtype(d["columns_dtype"], "columns dtype")
             enc._finish()
