@@ -1,7 +1,8 @@
 """Tabular commands: ``resample``, ``fit``, ``sample``, ``models`` and the bundled ``demo``.
 
 ``fit`` and ``resample`` share one default family (:data:`~genbalance.cli.common.
-DEFAULT_TABLE_MODEL`, the tuned default of ``GenerativeOverSampler``).
+DEFAULT_TABLE_MODEL`, the tuned default of ``GenerativeOverSampler``); their ``--init`` and
+differential-privacy options and reports are in :mod:`genbalance.cli.fitting`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,17 @@ from genbalance.cli.common import (
     refuse_overwrite,
     warnings_to_stderr,
 )
+from genbalance.cli.fitting import (
+    INIT_WITH_STREAM,
+    DeltaOpt,
+    EpsilonOpt,
+    InitColumnsOpt,
+    InitOpt,
+    privacy_config,
+    report_privacy,
+    report_transfer,
+    warm_start,
+)
 
 DataArg = Annotated[Path, typer.Argument(help="Input table (.csv or .parquet).")]
 ModelOpt = Annotated[
@@ -44,35 +56,6 @@ ModelOpt = Annotated[
 ModelFileOut = Annotated[Path, output_option("Model file (.safetensors).")]
 TimeBudgetOpt = Annotated[float | None, typer.Option(help="Seconds of training at most.")]
 PresetOpt = Annotated[str | None, typer.Option(help="GAN stabiliser preset (--model gan).")]
-EpsilonOpt = Annotated[
-    float | None,
-    typer.Option(help="Differentially private training (DP-SGD) with this target epsilon."),
-]
-DeltaOpt = Annotated[
-    float | None, typer.Option(help="DP target delta (default: below 1 / rows); needs --epsilon.")
-]
-
-
-def _privacy(epsilon: float | None, delta: float | None) -> Any:
-    """A DPConfig from the CLI options (its own checks name a bad value)."""
-    if epsilon is None:
-        if delta is not None:
-            raise ValueError("--delta needs --epsilon (the DP target epsilon)")
-        return None
-    from genbalance.training.dp import DPConfig
-
-    return DPConfig(epsilon=epsilon, delta=delta)
-
-
-def _privacy_spent(synth: Any) -> dict[str, Any] | None:
-    spent = getattr(synth, "privacy_", None) or {}
-    if spent.get("epsilon") is None:
-        return None
-    err.print(
-        f"differential privacy: epsilon spent {spent['epsilon']:.3f} "
-        f"(delta {spent.get('delta', float('nan')):.2g})"
-    )
-    return dict(spent)
 
 
 # ------------------------------------------------------------------------------ resample
@@ -92,6 +75,8 @@ def resample(
     ] = None,
     epsilon: EpsilonOpt = None,
     delta: DeltaOpt = None,
+    init: InitOpt = None,
+    init_columns: InitColumnsOpt = None,
     seed: SeedOpt = 0,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
@@ -103,6 +88,7 @@ def resample(
 
     table_format(output)
     refuse_overwrite(output, save_model, force=force)
+    start = warm_start(init, init_columns)
     frame = read_table(data)
     X, y = split_target(frame, target, str(data))
     sampler = GenerativeOverSampler(
@@ -114,7 +100,8 @@ def resample(
         preset=preset,
         filter=filter,
         progress=not quiet,
-        privacy=_privacy(epsilon, delta),
+        privacy=privacy_config(epsilon, delta),
+        init=start,
     )
     with warnings_to_stderr():
         X_res, y_res = sampler.fit_resample(X, y)
@@ -130,7 +117,8 @@ def resample(
         f"trained {model} for {len(hist.steps)} steps in {hist.seconds:.1f} s; "
         f"wrote {len(balanced)} rows to {output}"
     )
-    spent = _privacy_spent(sampler.synthesizer_)
+    report_transfer(sampler.synthesizer_, init)
+    spent = report_privacy(sampler.synthesizer_)
     if as_json:
         print_json(
             {
@@ -142,6 +130,7 @@ def resample(
                 "steps": len(hist.steps),
                 "seconds": hist.seconds,
                 "privacy": spent,
+                "transfer": getattr(sampler.synthesizer_, "transfer_", None),
             }
         )
     else:
@@ -161,9 +150,13 @@ def _train(
     target: str | None,
     stream: dict[str, Any] | None,
     dist_ctx: Any,
+    start: Any = None,
 ) -> None:
-    """Fit ``synth`` on the table in memory, or streamed in chunks when ``stream`` is given."""
+    """Fit ``synth`` on the table in memory, or streamed in chunks when ``stream`` is given;
+    ``start``: the warm start of ``--init`` (in-memory tables only)."""
     if stream is not None:
+        if start is not None:
+            raise ValueError(INIT_WITH_STREAM)
         from genbalance.synthesis.streaming import fit_file
 
         fit_file(synth, data, target, dist=dist_ctx, **stream)
@@ -172,7 +165,7 @@ def _train(
 
     frame = read_table(data)
     X, y = split_target(frame, target, str(data)) if target else (frame, None)
-    synth.fit(X, y, dist=dist_ctx)
+    synth.fit(X, y, dist=dist_ctx, init=start)
 
 
 @handle_errors
@@ -205,6 +198,8 @@ def fit(
     amp: Annotated[bool, typer.Option("--amp", help="bf16 mixed precision (CUDA only).")] = False,
     epsilon: EpsilonOpt = None,
     delta: DeltaOpt = None,
+    init: InitOpt = None,
+    init_columns: InitColumnsOpt = None,
     seed: SeedOpt = 0,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
@@ -212,6 +207,9 @@ def fit(
     """Train a synthesizer on a table and save it (safetensors weights + JSON metadata)."""
     refuse_overwrite(output, force=force)
     streamed = stream or chunk_rows is not None or memory_budget is not None
+    if streamed and init is not None:
+        raise ValueError(INIT_WITH_STREAM)
+    start = warm_start(init, init_columns)
     trainer_options: dict[str, Any] = {"amp": amp}
     if checkpoint is not None:
         trainer_options.update(checkpoint_path=str(checkpoint), checkpoint_every=100, resume=True)
@@ -228,12 +226,12 @@ def fit(
             "progress": not quiet and writer,
             "device": device,
             "trainer_options": trainer_options,
-            "privacy": _privacy(epsilon, delta),
+            "privacy": privacy_config(epsilon, delta),
         }
         synth = _synthesizer(model, options, epochs, seed)
         chunks = {"chunk_rows": chunk_rows, "memory_budget": memory_budget} if streamed else None
         with warnings_to_stderr():
-            _train(synth, data, target, chunks, dist_ctx)
+            _train(synth, data, target, chunks, dist_ctx, start)
         if writer:  # rank 0 alone writes the model file
             synth.save(output, overwrite=force)
     finally:
@@ -245,9 +243,10 @@ def fit(
         return
     h = synth.history_
     err.print(f"trained {model} for {len(h.steps)} steps in {h.seconds:.1f} s -> {output}")
+    report_transfer(synth, init)
     for event in h.events:
         err.print(f"[yellow]event:[/] {escape(str(event))}")
-    _privacy_spent(synth)
+    report_privacy(synth)
 
 
 # -------------------------------------------------------------------------------- sample

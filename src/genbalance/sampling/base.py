@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 
 from genbalance.synthesis.base import check_count, check_generation
 from genbalance.utils import to_python_scalar, user_stacklevel
@@ -170,3 +171,18 @@ class GenerativeSamplerMixin:
         if not hasattr(self, "synthesizer_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit_resample first")
         return self.synthesizer_.save(path, overwrite=overwrite)
+
+
+def densify(X: Any) -> tuple[Any, str | None]:
+    """A scipy sparse matrix or a DataFrame with sparse columns as dense data, and the sparse
+    format to give back (None when ``X`` was dense): the generative model needs every value."""
+    from scipy import sparse
+
+    if sparse.issparse(X):
+        return X.toarray(), X.format
+    if isinstance(X, pd.DataFrame) and any(isinstance(d, pd.SparseDtype) for d in X.dtypes):
+        if all(isinstance(d, pd.SparseDtype) for d in X.dtypes):
+            return X.sparse.to_dense(), None
+        dense = {c: d.subtype for c, d in X.dtypes.items() if isinstance(d, pd.SparseDtype)}
+        return X.astype(dense), None
+    return X, None

@@ -20,12 +20,13 @@ from scipy import sparse
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from genbalance import models
-from genbalance.sampling.base import GenerativeSamplerMixin, check_strategy
+from genbalance.sampling.base import GenerativeSamplerMixin, check_strategy, densify
 from genbalance.sampling.region import RegionFilter
 from genbalance.schema import check_labels, restore_output
 from genbalance.schema import check_X_y as _check_frame_and_labels
 from genbalance.synthesis import cache as fit_cache
 from genbalance.synthesis.tabular import DEFAULT_MODEL, Synthesizer
+from genbalance.synthesis.transfer import as_warm_start, warm_start_key
 from genbalance.training.dp import DPConfig
 from genbalance.utils import seed_from, to_python_scalar, user_stacklevel
 
@@ -83,14 +84,21 @@ class GenerativeOverSampler(GenerativeSamplerMixin, BaseOverSampler):
         DPConfig`). Generated rows are post-processing of the private model; the options that
         read real rows again at generation time (``filter="knn"``, ``generation`` other than
         "sample") are refused with it. The epsilon spent is in ``synthesizer_.privacy_``.
+    init : Synthesizer, path, WarmStart or None
+        Start from a model trained on a related table (transfer, docs/transfer.md): a fitted
+        :class:`~genbalance.synthesis.tabular.Synthesizer` of the same family, the path of its
+        model file, or a :class:`~genbalance.synthesis.transfer.WarmStart` with the policies
+        for other columns and labels. The synthesizer is fine-tuned on each training fold;
+        ``synthesizer_.transfer_`` says what was reused.
 
     cache : bool, default=True
         Fit once, resample many: a seeded fit on the same rows with the same model settings
-        (family, preset, epochs, options, privacy, seed) reuses the synthesizer fitted before in
-        this process, so a grid search over ``sampling_strategy``, ``generation``, ``filter``,
-        ``k_neighbors`` or ``interpolation_share`` trains once per fold. The results are those
-        of a fresh fit (same seed, same model). Bounded (``genbalance.synthesis.cache``: 8
-        models, 256 MiB); never used with ``random_state=None`` or a ``time_budget``.
+        (family, preset, epochs, options, privacy, init, seed) reuses the synthesizer fitted
+        before in this process, so a grid search over ``sampling_strategy``, ``generation``,
+        ``filter``, ``k_neighbors`` or ``interpolation_share`` trains once per fold. The
+        results are those of a fresh fit (same seed, same model). Bounded
+        (``genbalance.synthesis.cache``: 8 models, 256 MiB); never used with
+        ``random_state=None`` or a ``time_budget``.
 
     Attributes
     ----------
@@ -117,6 +125,7 @@ class GenerativeOverSampler(GenerativeSamplerMixin, BaseOverSampler):
         "progress": ["boolean", StrOptions({"auto"})],
         "random_state": ["random_state"],
         "privacy": [DPConfig, dict, None],  # DPConfig.coerce checks a dict's fields
+        "init": "no_validation",  # transfer.as_warm_start names what it accepts
         "cache": ["boolean"],
     }
 
@@ -139,9 +148,11 @@ class GenerativeOverSampler(GenerativeSamplerMixin, BaseOverSampler):
         encoder_options: dict | None = None,
         progress: bool | str = "auto",
         privacy: Any = None,
+        init: Any = None,
         cache: bool = True,
     ) -> None:
         super().__init__(sampling_strategy=sampling_strategy)
+        self.init = init
         self.cache = cache
         self.privacy = privacy
         self.generation = generation
@@ -179,19 +190,8 @@ class GenerativeOverSampler(GenerativeSamplerMixin, BaseOverSampler):
     def _check_X_y(self, X, y, accept_sparse=None):
         """Validate with genbalance's schema (mixed types, NaN features allowed, clear errors)."""
         y, binarize_y = check_target_type(y, indicate_one_vs_all=True)
-        self._sparse_format = None
-        if sparse.issparse(X):
-            self._sparse_format = X.format
-            X = X.toarray()
-        elif isinstance(X, pd.DataFrame) and any(isinstance(d, pd.SparseDtype) for d in X.dtypes):
-            X = (
-                X.sparse.to_dense()
-                if all(isinstance(d, pd.SparseDtype) for d in X.dtypes)
-                else X.astype(
-                    {c: d.subtype for c, d in X.dtypes.items() if isinstance(d, pd.SparseDtype)}
-                )
-            )
-        frame, labels, origin = _check_frame_and_labels(X, y)
+        X, self._sparse_format = densify(X)
+        frame, labels, origin = _check_frame_and_labels(X, y, allow_time=True)
         self._origin = origin
         self.n_features_in_ = frame.shape[1]
         if origin["container"] == "pandas":
@@ -262,7 +262,9 @@ class GenerativeOverSampler(GenerativeSamplerMixin, BaseOverSampler):
     def _fitted_synthesizer(self, X: pd.DataFrame, y: np.ndarray, seed: int | None) -> Synthesizer:
         """The synthesizer for this fold: from the fit cache when the same rows were fitted
         with the same model settings (a grid over ``sampling_strategy``, ``generation``,
-        ``filter`` ... trains once per fold), else a new fit, cached when seeded."""
+        ``filter`` ... trains once per fold), else a new fit, cached when seeded. A warm start
+        (``init``) is read once here and enters the key by a hash of its weights and policies."""
+        start = None if self.init is None else as_warm_start(self.init, load=Synthesizer.load)
         settings = {
             "model": self.model,
             "preset": self.preset,
@@ -272,6 +274,7 @@ class GenerativeOverSampler(GenerativeSamplerMixin, BaseOverSampler):
             "trainer_options": self.trainer_options,
             "encoder_options": self.encoder_options,
             "privacy": self.privacy,
+            "init": None if start is None else warm_start_key(start),
             "seed": seed,
         }
         usable = self.cache and seed is not None and self.time_budget is None
@@ -295,7 +298,7 @@ class GenerativeOverSampler(GenerativeSamplerMixin, BaseOverSampler):
             trainer_options=self.trainer_options,
             encoder_options=self.encoder_options,
             privacy=self.privacy,
-        ).fit(X, y)
+        ).fit(X, y, init=start)
         if key is not None:
             fit_cache.store(key, synth)
         return synth
@@ -371,6 +374,7 @@ class GANOverSampler(GenerativeOverSampler):
         encoder_options: dict | None = None,
         progress: bool | str = "auto",
         privacy: Any = None,
+        init: Any = None,
         cache: bool = True,
     ) -> None:
         super().__init__(
@@ -388,6 +392,7 @@ class GANOverSampler(GenerativeOverSampler):
             encoder_options=encoder_options,
             progress=progress,
             privacy=privacy,
+            init=init,
             cache=cache,
         )
 
@@ -412,6 +417,7 @@ class VAEOverSampler(GenerativeOverSampler):
         encoder_options: dict | None = None,
         progress: bool | str = "auto",
         privacy: Any = None,
+        init: Any = None,
         cache: bool = True,
     ) -> None:
         super().__init__(
@@ -431,5 +437,6 @@ class VAEOverSampler(GenerativeOverSampler):
             encoder_options=encoder_options,
             progress=progress,
             privacy=privacy,
+            init=init,
             cache=cache,
         )

@@ -246,6 +246,43 @@ class BaseSynthesizer:
         self.require_fitted()
         check_generation(n_rows, int(self.model_.data_dim), what)
 
+    def require_likelihood(self) -> None:
+        """Refuse families without a tractable likelihood, naming those that have one."""
+        if not self.model_.has_likelihood:
+            have = [name for name in models.available() if models.get(name).has_likelihood]
+            raise TypeError(
+                f"model {self.model!r} has no exact likelihood; families with one: "
+                f"{', '.join(have)}"
+            )
+
+    def codes_of_rows(self, y: Any, n_rows: int) -> np.ndarray:
+        """Class codes for ``n_rows`` given rows: ``y`` one label per row or one for all; None
+        only for a synthesizer fitted on one class."""
+        if y is None:
+            if len(self.classes_) != 1:
+                raise ValueError(
+                    f"y is needed: this {self.NAME} was fitted on {len(self.classes_)} classes"
+                )
+            return np.zeros(n_rows, dtype=np.int64)
+        codes = self.label_codes(y, n_rows)
+        if codes.shape != (n_rows,):
+            raise ValueError(
+                f"y must have one label per row of X (or one label): X has {n_rows} rows, "
+                f"y has {codes.shape[0]}"
+            )
+        return codes
+
+    def encoded_log_likelihood(self, Z: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """Exact log-likelihood (nats) of encoded rows under the model, in chunks."""
+        self.require_likelihood()
+        pairs = zip(
+            torch.split(torch.from_numpy(Z), SAMPLE_CHUNK_ROWS),
+            torch.split(torch.from_numpy(codes), SAMPLE_CHUNK_ROWS),
+            strict=True,
+        )
+        out = [self.model_.log_likelihood(z, c).cpu() for z, c in pairs]
+        return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
+
     def draw_codes(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` class codes drawn in the training proportions."""
         p = self.class_counts_ / self.class_counts_.sum()

@@ -61,3 +61,17 @@ class CopyGuard:
                 stacklevel=user_stacklevel(),
             )
         return rows, replaced
+
+
+def categorical_without(categorical: Any, frame: pd.DataFrame, dropped: list[Any]) -> Any:
+    """``categorical_features`` for ``frame`` without the ``dropped`` columns (names, positions
+    or a boolean mask are re-based; "auto"/None stay)."""
+    if not dropped or categorical is None or isinstance(categorical, str):
+        return categorical
+    keep = [i for i, c in enumerate(frame.columns) if c not in set(dropped)]
+    values = list(np.asarray(categorical).tolist())
+    if values and all(isinstance(v, bool) for v in values):  # a boolean mask
+        return [values[i] for i in keep]
+    if values and all(isinstance(v, int) for v in values):  # positions
+        return [keep.index(i) for i in values if i in keep]
+    return [v for v in values if v not in set(dropped)]

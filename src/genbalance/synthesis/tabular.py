@@ -24,11 +24,17 @@ from genbalance.synthesis.base import (
     check_parts_agree,
     resolve_epochs,
 )
-from genbalance.synthesis.copies import CopyGuard
-from genbalance.synthesis.metadata import checked_target, jsonable_history, privacy_json, target_of
+from genbalance.synthesis.copies import CopyGuard, categorical_without
+from genbalance.synthesis.latent import between_neighbours
+from genbalance.synthesis.metadata import (
+    file_meta,
+    read_fitted,
+    target_of,
+)
+from genbalance.synthesis.transfer import TransferPlan, as_warm_start, check_family, plan_transfer
 from genbalance.training.stabilizers import get_recipe
 from genbalance.training.trainer import History, Trainer, TrainerConfig
-from genbalance.utils import resolve_progress, to_python_scalar
+from genbalance.utils import resolve_progress
 
 __all__ = ["SAMPLE_CHUNK_ROWS", "Synthesizer", "auto_batch_size", "auto_steps"]
 
@@ -57,7 +63,8 @@ class Synthesizer(BaseSynthesizer):
 
     After fit: ``classes_``, ``class_counts_``, ``history_``, ``target_`` (the label column's
     name and dtype when ``y`` was a named Series or a file's target column; saved in the model
-    file so that ``genbalance sample`` names the column as the training data did).
+    file so that ``genbalance sample`` names the column as the training data did), and
+    ``transfer_`` (what a warm start reused, see :meth:`fit`'s ``init``; None without one).
 
     Parameters
     ----------
@@ -141,12 +148,28 @@ class Synthesizer(BaseSynthesizer):
             options["privacy"] = self.privacy
         return TrainerConfig(**options)
 
-    def fit(self, X: Any, y: Any = None, *, dist: Any = None) -> Synthesizer:
+    def fit(self, X: Any, y: Any = None, *, dist: Any = None, init: Any = None) -> Synthesizer:
         """Learn the table ``X`` (DataFrame or 2-D array), conditional on labels ``y``.
 
         ``dist``: a :class:`genbalance.training.distributed.DistContext` for data-parallel
         training (every rank calls ``fit`` on the same table; see docs/scale.md).
+
+        ``init``: start from a model trained on a related table instead of random weights
+        (transfer, docs/transfer.md), so that a class with a dozen rows borrows what the
+        source learnt about the shared columns. A fitted Synthesizer of the same family, the
+        path of its model file, or a :class:`~genbalance.synthesis.transfer.WarmStart` with
+        the policies for other columns (``columns="exact"`` refuses them, naming them;
+        ``"shared"`` starts them fresh), codecs and class labels. Shared columns keep the
+        source's codec where the table's values fit it; the trunk of the networks is copied;
+        the units of new columns and new labels start fresh. The family's settings come from
+        the source (``model_options`` override them). Training then runs the usual step
+        budget (``epochs``; fewer steps are often enough, see docs/transfer.md).
+        ``transfer_`` says what was reused.
         """
+        start = None
+        if init is not None:  # a bad file or another family is refused before any work
+            start = as_warm_start(init, load=type(self).load)
+            check_family(start.source, self.model)
         frame, origin = as_frame(X)
         if y is None:
             labels = np.zeros(len(frame), dtype=np.int64)
@@ -168,9 +191,17 @@ class Synthesizer(BaseSynthesizer):
             random_state=seed,
             **self.encoder_options,
         ).fit(frame)
+        plan = None
+        if start is not None:
+            plan = plan_transfer(start, frame, self.encoder_, self.classes_)
+            self.encoder_ = plan.encoder  # the source's codecs for the columns that fit them
         Z = torch.from_numpy(self.encoder_.transform(frame))
-        self._train(Z, torch.from_numpy(codes), len(frame), dist)
-        self.copy_guard_ = CopyGuard(frame, self.categorical_features)
+        self._train(Z, torch.from_numpy(codes), len(frame), dist, plan)
+        # regenerated IDs never equal a real one: the copy check compares the other columns
+        ids = self.encoder_.id_column_names
+        self.copy_guard_ = CopyGuard(
+            frame.drop(columns=ids), categorical_without(self.categorical_features, frame, ids)
+        )
         return self
 
     def fit_file(
@@ -208,13 +239,21 @@ class Synthesizer(BaseSynthesizer):
         self.encoder_, self.origin_ = plan.encoder, plan.origin
         self.target_ = None if target is None else {"name": str(target), "dtype": None}
         self.classes_, self.class_counts_ = plan.classes, plan.class_counts
-        self._train(plan.source, None, plan.n_rows, dist)
+        self._train(plan.source, None, plan.n_rows, dist)  # no warm start for streamed fits
         self.stream_stats_ = plan.stats()
         return self
 
-    def _train(self, data: Any, labels: Any, n_rows: int, dist: Any = None) -> None:
+    def _train(
+        self,
+        data: Any,
+        labels: Any,
+        n_rows: int,
+        dist: Any = None,
+        transfer: TransferPlan | None = None,
+    ) -> None:
         """Build the family on the fitted encoder and train it on ``data`` (a tensor, or a
-        streaming batch source with ``labels=None``)."""
+        streaming batch source with ``labels=None``); ``transfer``: start from the source's
+        weights (and settings) instead of the seeded initialisation alone."""
         recipe_gan: dict[str, Any] = {}
         recipe_trainer: dict[str, Any] = {}
         family = models.get(self.model)
@@ -225,14 +264,18 @@ class Synthesizer(BaseSynthesizer):
                 )
             recipe = get_recipe(self.preset)
             recipe_gan, recipe_trainer = dict(recipe.gan), dict(recipe.trainer)
+        hyper = {**recipe_gan, **self.model_options}
+        if transfer is not None:
+            hyper = transfer.model_settings(hyper)
         self.model_ = self.build_model(
-            self.encoder_.output_dim,
-            self.encoder_.spans,
-            {**recipe_gan, **self.model_options},
-            self.seed_,
+            self.encoder_.output_dim, self.encoder_.spans, hyper, self.seed_
         )
+        self.transfer_: dict[str, Any] | None = None
+        if transfer is not None:
+            self.transfer_ = transfer.apply(self.model_)
         trainer = Trainer(self.trainer_config(n_rows, recipe_trainer))
         trainer.dist = dist
+        trainer.class_labels = self.known_classes()  # warnings name classes, not codes
         self.history_: History = trainer.fit(self.model_, data, labels)
 
     # ------------------------------------------------------------------ sampling
@@ -325,29 +368,10 @@ class Synthesizer(BaseSynthesizer):
         self.require_fitted()
         if not self.model_.has_encoder:
             raise TypeError(f"model {self.model!r} has no encoder; sample_near needs one")
-        from sklearn.neighbors import NearestNeighbors
-
         seed = self.call_seed(random_state)
-        code, model = int(self.label_codes([label])[0]), self.model_
-        with torch.no_grad():
-            Z = torch.from_numpy(self.encoder_.transform(rows)).to(model.device)
-            y_code = torch.full((len(rows),), code, dtype=torch.long, device=model.device)
-            mu = model.encode(Z, y_code)[0].cpu().numpy()
-        rng = np.random.default_rng(seed)
-        k = min(k_neighbors, len(rows) - 1)
-        neighbours = (
-            NearestNeighbors(n_neighbors=k + 1).fit(mu).kneighbors(mu, return_distance=False)
-        )
-        base = rng.integers(len(rows), size=n)
-        other = neighbours[base, rng.integers(1, k + 1, size=n)]
-        z = mu[base] + rng.random((n, 1)) * (mu[other] - mu[base])
-        with torch.no_grad():
-            zt = torch.from_numpy(z.astype(np.float32)).to(model.device)
-            labels = torch.full((n,), code, dtype=torch.long, device=model.device)
-            out = model.decode(zt, labels).cpu().numpy()
-            if keep_detail:
-                mu_t = torch.from_numpy(mu[base].astype(np.float32)).to(model.device)
-                out = Z.cpu().numpy()[base] + out - model.decode(mu_t, labels).cpu().numpy()
+        code = int(self.label_codes([label])[0])
+        Z = self.encoder_.transform(rows)
+        out = between_neighbours(self.model_, Z, code, n, k_neighbors, keep_detail, seed)
         return self.encoder_.inverse_transform(out, random_state=seed)
 
     def log_likelihood(self, X: Any, y: Any = None) -> np.ndarray:
@@ -361,37 +385,10 @@ class Synthesizer(BaseSynthesizer):
         synthesizer was fitted without labels.
         """
         self.require_fitted()
-        if not self.model_.has_likelihood:
-            have = [name for name in models.available() if models.get(name).has_likelihood]
-            raise TypeError(
-                f"model {self.model!r} has no exact likelihood; families with one: "
-                f"{', '.join(have)}"
-            )
+        self.require_likelihood()
         frame, _ = as_frame(X)
-        if y is None:
-            if len(self.classes_) != 1:
-                raise ValueError(
-                    f"y is needed: this synthesizer was fitted on {len(self.classes_)} classes"
-                )
-            codes = np.zeros(len(frame), dtype=np.int64)
-        else:
-            codes = self.label_codes(y, len(frame))
-            if codes.shape != (len(frame),):
-                raise ValueError(
-                    f"y must have one label per row of X (or one label): X has {len(frame)} "
-                    f"rows, y has {codes.shape[0]}"
-                )
-        Z = torch.from_numpy(self.encoder_.transform(frame))
-        codes_t = torch.from_numpy(codes)
-        out = [
-            self.model_.log_likelihood(z, c).cpu()
-            for z, c in zip(
-                torch.split(Z, SAMPLE_CHUNK_ROWS),
-                torch.split(codes_t, SAMPLE_CHUNK_ROWS),
-                strict=True,
-            )
-        ]
-        return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
+        codes = self.codes_of_rows(y, len(frame))
+        return self.encoded_log_likelihood(self.encoder_.transform(frame), codes)
 
     @property
     def privacy_(self) -> dict[str, Any]:
@@ -406,22 +403,7 @@ class Synthesizer(BaseSynthesizer):
     def save(self, path, overwrite: bool = False):
         """One safetensors file: weights + JSON (encoder, classes, history, settings)."""
         self.require_fitted()
-        meta = {
-            "kind": FILE_KIND,
-            "model": self.model_.get_config(),
-            "encoder": self.encoder_.to_json(),
-            "classes": [to_python_scalar(c) for c in self.classes_],
-            "class_counts": self.class_counts_.tolist(),
-            "target": getattr(self, "target_", None),  # the label column's name and dtype
-            "history": jsonable_history(self.history_),
-            "privacy": self.history_.privacy or None,  # epsilon spent, under DP training
-            "settings": {
-                "model": self.model,
-                "preset": self.preset,
-                "random_state": self.random_state if isinstance(self.random_state, int) else None,
-                "privacy": privacy_json(self.privacy),
-            },
-        }
+        meta = file_meta(self, FILE_KIND)
         tensors = {f"model.{k}": v for k, v in self.model_.state_tensors().items()}
         return save_bundle(path, meta, tensors, overwrite=overwrite)
 
@@ -438,17 +420,11 @@ class Synthesizer(BaseSynthesizer):
             privacy=settings.get("privacy"),
         )
         try:
-            self.encoder_ = TabularEncoder.from_json(meta["encoder"])
-            self.classes_ = np.asarray(meta["classes"], dtype=object)
-            if all(
-                isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in self.classes_
-            ):
-                self.classes_ = self.classes_.astype(np.int64)
-            self.class_counts_ = np.asarray(meta["class_counts"], dtype=np.int64)
-            self.target_ = checked_target(meta.get("target"))
-            self.history_ = History.from_json(meta["history"])
+            fitted = read_fitted(meta)
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{path}: malformed synthesizer metadata ({exc})") from None
+        for name, value in fitted.items():
+            setattr(self, name, value)
         self.model_ = models.from_state(meta["model"], tensors, str(path))
         check_parts_agree(path, self.encoder_.output_dim, self.model_, len(self.classes_))
         return self
