@@ -196,8 +196,7 @@ class BaseSynthesizer:
         if random_state is not None:
             return seed_from(random_state)
         if not hasattr(self, "seed_"):  # loaded from a file, or fitted before seeds existed
-            self.seed_ = seed_from(self.random_state)
-            self.n_sample_calls_ = 0
+            self.start_seeds()
         k = self.n_sample_calls_
         self.n_sample_calls_ = k + 1
         return self.seed_ if k == 0 else derive_seed(self.seed_, k)

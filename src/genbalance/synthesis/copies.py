@@ -68,10 +68,12 @@ def categorical_without(categorical: Any, frame: pd.DataFrame, dropped: list[Any
     or a boolean mask are re-based; "auto"/None stay)."""
     if not dropped or categorical is None or isinstance(categorical, str):
         return categorical
-    keep = [i for i, c in enumerate(frame.columns) if c not in set(dropped)]
+    gone = set(dropped)
+    keep = [i for i, c in enumerate(frame.columns) if c not in gone]
     values = list(np.asarray(categorical).tolist())
     if values and all(isinstance(v, bool) for v in values):  # a boolean mask
         return [values[i] for i in keep]
     if values and all(isinstance(v, int) for v in values):  # positions
-        return [keep.index(i) for i in values if i in keep]
-    return [v for v in values if v not in set(dropped)]
+        new_position = {old: new for new, old in enumerate(keep)}
+        return [new_position[i] for i in values if i in new_position]
+    return [v for v in values if v not in gone]
