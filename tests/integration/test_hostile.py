@@ -595,3 +595,14 @@ def test_leftover_checkpoint_of_a_finished_run_on_other_data_is_refused(tmp_path
     )
     with pytest.raises(ModelFileError, match="data"):
         trainer.fit(model, other, y)
+
+
+@pytest.mark.parametrize("dtype", ["int64", "Int64", "uint64"])
+def test_in_memory_integers_beyond_float_precision_are_refused_not_rounded(dtype):
+    # the streamed reader refuses them (test_hostile_files); the in-memory path must agree
+    big = pd.Series([1, 2, 2**53 + 1] * 10, dtype=dtype)
+    X = pd.DataFrame({"n": big, "x": np.linspace(0, 1, 30)})
+    with pytest.raises(ValueError, match=r"integer column 'n'.*2\*\*53"):
+        TabularEncoder(id_columns=None).fit(X)
+    below = X.assign(n=pd.Series([1, 2, 2**53 - 1] * 10, dtype=dtype))
+    assert TabularEncoder(id_columns=None).fit(below).output_dim > 0

@@ -28,6 +28,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from genbalance.data.exact import EXACT_INT_LIMIT as EXACT_INT_LIMIT  # its old home
+from genbalance.data.exact import inexact_integer_message
 from genbalance.data.kinds import categorical_by_default
 from genbalance.data.tables import table_format
 from genbalance.data.validation import check_labels, refuse_duplicate_columns
@@ -35,9 +37,6 @@ from genbalance.data.writer import TableWriter as TableWriter  # its old home: s
 from genbalance.utils import parse_bytes
 
 DEFAULT_CHUNK_ROWS = 100_000
-#: integers from 2**53 on cannot all be held by float64, the type numeric columns are modelled
-#: in: a column holding one is refused rather than rounded silently
-EXACT_INT_LIMIT = 2**53
 # the text pandas.read_csv reads as missing (its default na_values): the target column of a
 # streamed CSV reads the same way, so that an empty label cell is refused as in memory
 NA_STRINGS = tuple(
@@ -192,13 +191,7 @@ class ChunkReader:
             else:
                 continue
             if top >= EXACT_INT_LIMIT:
-                raise ValueError(
-                    f"{self.path}: integer column {name!r} holds a value of magnitude "
-                    f"{top:.17g}, at or beyond 2**53 = {EXACT_INT_LIMIT}, where float64 (what "
-                    "genbalance models numbers in) cannot hold every integer: it would be "
-                    "rounded silently. Drop the column (an id?), scale it, or convert it to "
-                    "text to model it as a category"
-                )
+                raise ValueError(inexact_integer_message(f"{self.path}: ", name, top))
         return table
 
     def _emit(self, buf: list[pa.RecordBatch], index: int, skip) -> pd.DataFrame | None:

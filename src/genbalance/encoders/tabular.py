@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from genbalance.data.exact import refuse_inexact_integers
 from genbalance.data.kinds import ColumnSpec, infer_schema, time_kind
 from genbalance.data.validation import (
     check_columns,
@@ -181,6 +182,9 @@ class TabularEncoder:
         if not self.learn_precision:
             for spec in self.schema:
                 spec.decimals = None
+        for spec in self.schema:  # float64 would round them: refused, as fit_file does
+            if spec.is_numeric and spec.name not in ids and spec.name not in times:
+                refuse_inexact_integers(spec.name, view[spec.name])
         rng = np.random.default_rng(self.random_state)
         as_floats = (
             (spec, view[spec.name].to_numpy(dtype=np.float64, na_value=np.nan))
