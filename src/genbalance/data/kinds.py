@@ -19,6 +19,13 @@ Rules worth knowing:
   ``datetime.date`` values are recognised by :func:`time_kind`; the schema itself refuses them
   and :class:`~genbalance.encoders.tabular.TabularEncoder` models them as numbers. Timedelta,
   complex and other exotic dtypes are refused: convert them first.
+- Cells that are not scalars follow one rule (:func:`cell_column_kind`, kept in
+  :mod:`genbalance.data.cells` and re-exported here): a column whose every
+  non-missing cell is a 2-D ``(H, W)`` or 3-D ``(H, W, C)`` numpy array, or whose every
+  non-missing cell is text naming a ``.png`` / ``.jpg`` / ``.jpeg`` / ``.npy`` file, is an
+  *image column* (modelled with the table by ``synthesis.records``, docs/multimodal.md); 1-D
+  arrays, lists, tuples, dicts, sets and arrays mixed with scalars are refused, naming the
+  column and a row, instead of being stringified into categories.
 """
 
 from __future__ import annotations
@@ -33,6 +40,12 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as pdt
 
+from genbalance.data.cells import (
+    IMAGE_FILE_SUFFIXES,
+    cell_column_kind,
+    refuse_image_column,
+    row_name,
+)
 from genbalance.utils import to_python_scalar
 
 __all__ = [
@@ -40,8 +53,12 @@ __all__ = [
     "NUMERIC_FAMILIES",
     "ColumnKind",
     "ColumnSpec",
+    "IMAGE_FILE_SUFFIXES",
     "as_str_values",
     "categorical_by_default",
+    "cell_column_kind",
+    "refuse_image_column",
+    "row_name",
     "dtype_family",
     "infer_schema",
     "observed_decimals",
@@ -334,6 +351,8 @@ def _infer_column(name: Any, series: pd.Series, is_cat: bool) -> ColumnSpec:
     present = series[~missing]
     if family == "category":
         return _category_dtype_spec(spec, series.dtype, present)
+    if cell_column_kind(name, series) == "image":
+        refuse_image_column(name, "the table encoder")
     _refuse_bytes(name, present)
     if _text_needs_str(series):
         spec.cast_to_str = True

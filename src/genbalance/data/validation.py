@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as pdt
 
+from genbalance.data.cells import cell_column_kind, refuse_image_column
 from genbalance.data.kinds import dtype_family, time_kind
 from genbalance.utils import to_python_scalar
 
@@ -96,12 +97,16 @@ def check_finite(X: pd.DataFrame) -> None:
             )
 
 
-def validate_frame(X: pd.DataFrame, what: str = "X", allow_time: bool = False) -> None:
-    """Checks every table must pass: a DataFrame, non-empty, unique column names, finite.
+def validate_frame(
+    X: pd.DataFrame, what: str = "X", allow_time: bool = False, allow_images: bool = False
+) -> None:
+    """Checks every table must pass: a DataFrame, non-empty, unique column names, finite,
+    scalar cells (:func:`~genbalance.data.kinds.cell_column_kind`).
 
     ``allow_time`` accepts datetime64 columns (naive or timezone-aware), for callers that model
     them (the table encoder); everyone else keeps refusing them with a message that says how
-    to convert them.
+    to convert them. ``allow_images`` accepts image columns (arrays or image paths), for the
+    callers that model them with the table (the synthesizer and the over-sampler).
     """
     if not isinstance(X, pd.DataFrame):
         raise TypeError(
@@ -115,6 +120,8 @@ def validate_frame(X: pd.DataFrame, what: str = "X", allow_time: bool = False) -
         if allow_time and time_kind(X[name]) == "datetime":
             continue
         dtype_family(name, X[name].dtype)
+        if cell_column_kind(name, X[name]) == "image" and not allow_images:
+            refuse_image_column(name, "this step")
     check_finite(X)
 
 
@@ -190,11 +197,12 @@ def _as_2d_array(X: Any) -> tuple[np.ndarray, str]:
 
 # --------------------------------------------------------------------------- labels
 def check_X_y(
-    X: Any, y: Any, allow_time: bool = False
+    X: Any, y: Any, allow_time: bool = False, allow_images: bool = False
 ) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any]]:
     """Validate features and labels together; return ``(frame, labels, origin)``.
 
-    ``allow_time``: accept datetime columns (see :func:`validate_frame`).
+    ``allow_time``, ``allow_images``: accept datetime or image columns (see
+    :func:`validate_frame`).
 
     Labels are kept as given (ints or strings). ``origin`` holds what
     :func:`genbalance.data.restore.restore_output` and ``restore_labels`` need to give results
@@ -225,7 +233,7 @@ def check_X_y(
             f"X and y have different lengths: X has {frame.shape[0]} rows but y has "
             f"{labels.shape[0]} labels"
         )
-    validate_frame(frame, allow_time=allow_time)
+    validate_frame(frame, allow_time=allow_time, allow_images=allow_images)
     bad = pd.isna(labels)
     if bad.any():
         rows = np.flatnonzero(bad)[:5].tolist()

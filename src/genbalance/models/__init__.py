@@ -26,6 +26,7 @@ _FAMILIES: dict[str, str] = {
     "dcgan": "genbalance.models.conv_gan:ConvGAN",
     "conv-vae": "genbalance.models.conv_vae:ConvVAE",
     "pixelcnn": "genbalance.models.pixelcnn:PixelCNN",
+    "multimodal-vae": "genbalance.models.multimodal:MultimodalVAE",
 }
 
 

@@ -20,6 +20,7 @@ from scipy import sparse
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from genbalance import models
+from genbalance.data.records import image_columns
 from genbalance.sampling.base import GenerativeSamplerMixin, check_strategy, densify
 from genbalance.sampling.region import RegionFilter
 from genbalance.schema import check_labels, restore_output
@@ -90,6 +91,11 @@ class GenerativeOverSampler(GenerativeSamplerMixin, BaseOverSampler):
         model file, or a :class:`~genbalance.synthesis.transfer.WarmStart` with the policies
         for other columns and labels. The synthesizer is fine-tuned on each training fold;
         ``synthesizer_.transfer_`` says what was reused.
+    image_root, image_dir : str, path or None
+        For tables with image columns (2-D/3-D arrays or image file paths in the cells), learnt
+        with the table by one model (docs/multimodal.md): the folder path cells must lie in
+        (relative paths start there), and the folder new image files are written to (default
+        ``<image_root>/generated``). Array columns come back as arrays.
 
     cache : bool, default=True
         Fit once, resample many: a seeded fit on the same rows with the same model settings
@@ -127,6 +133,8 @@ class GenerativeOverSampler(GenerativeSamplerMixin, BaseOverSampler):
         "privacy": [DPConfig, dict, None],  # DPConfig.coerce checks a dict's fields
         "init": "no_validation",  # transfer.as_warm_start names what it accepts
         "cache": ["boolean"],
+        "image_root": "no_validation",  # a folder; data.records checks it
+        "image_dir": "no_validation",
     }
 
     def __init__(
@@ -150,8 +158,12 @@ class GenerativeOverSampler(GenerativeSamplerMixin, BaseOverSampler):
         privacy: Any = None,
         init: Any = None,
         cache: bool = True,
+        image_root: Any = None,
+        image_dir: Any = None,
     ) -> None:
         super().__init__(sampling_strategy=sampling_strategy)
+        self.image_root = image_root
+        self.image_dir = image_dir
         self.init = init
         self.cache = cache
         self.privacy = privacy
@@ -191,7 +203,7 @@ class GenerativeOverSampler(GenerativeSamplerMixin, BaseOverSampler):
         """Validate with genbalance's schema (mixed types, NaN features allowed, clear errors)."""
         y, binarize_y = check_target_type(y, indicate_one_vs_all=True)
         X, self._sparse_format = densify(X)
-        frame, labels, origin = _check_frame_and_labels(X, y, allow_time=True)
+        frame, labels, origin = _check_frame_and_labels(X, y, allow_time=True, allow_images=True)
         self._origin = origin
         self.n_features_in_ = frame.shape[1]
         if origin["container"] == "pandas":
@@ -222,6 +234,9 @@ class GenerativeOverSampler(GenerativeSamplerMixin, BaseOverSampler):
                 "and generation='sample' (or 'auto') with privacy"
             )
         self.generation_ = gen
+        self._has_images = bool(image_columns(X))
+        if self._has_images and self.filter != "none":
+            raise ValueError("filter='knn' compares table rows only; use filter='none' with images")
         seed = self._seed()
         counts = pd.Series(y).value_counts()
         surplus = 6.0 if self.filter == "knn" else 1.0  # up to 3 rounds of 2 n candidates
@@ -278,6 +293,7 @@ class GenerativeOverSampler(GenerativeSamplerMixin, BaseOverSampler):
             "seed": seed,
         }
         usable = self.cache and seed is not None and self.time_budget is None
+        usable = usable and not self._has_images  # array cells have no row hash
         key = None
         if usable:
             key = fit_cache.data_key(X, y) + fit_cache.settings_key(settings)
@@ -298,6 +314,8 @@ class GenerativeOverSampler(GenerativeSamplerMixin, BaseOverSampler):
             trainer_options=self.trainer_options,
             encoder_options=self.encoder_options,
             privacy=self.privacy,
+            image_root=self.image_root,
+            image_dir=self.image_dir,
         ).fit(X, y, init=start)
         if key is not None:
             fit_cache.store(key, synth)

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from genbalance import models
+from genbalance.data.records import image_columns
 from genbalance.encoders.tabular import TabularEncoder
 from genbalance.files import ModelFileError, load_bundle, save_bundle
 from genbalance.schema import as_frame, check_labels
@@ -31,6 +32,8 @@ from genbalance.synthesis.metadata import (
     read_fitted,
     target_of,
 )
+from genbalance.synthesis.records import FILE_KIND as RECORDS_KIND
+from genbalance.synthesis.records import RecordSynthesizer, front
 from genbalance.synthesis.transfer import TransferPlan, as_warm_start, check_family, plan_transfer
 from genbalance.training.stabilizers import get_recipe
 from genbalance.training.trainer import History, Trainer, TrainerConfig
@@ -85,7 +88,14 @@ class Synthesizer(BaseSynthesizer):
     privacy : a :class:`~genbalance.training.dp.DPConfig` (or a dict of its fields):
         train with DP-SGD ("gan": the discriminator; "vae": both networks). The epsilon spent
         is in ``privacy_`` after fit and in the saved file.
+    image_root, image_dir : for tables with image columns (arrays or image paths), fitted by
+        :class:`~genbalance.synthesis.records.RecordSynthesizer` with one model for the table
+        and the images (``records_``; docs/multimodal.md): the folder path cells must lie in,
+        and the folder generated image files are written to.
     """
+
+    #: the record synthesizer this one fronts after a fit on a table with image columns
+    records_: Any = None
 
     def __init__(
         self,
@@ -103,9 +113,13 @@ class Synthesizer(BaseSynthesizer):
         trainer_options: dict[str, Any] | None = None,
         encoder_options: dict[str, Any] | None = None,
         privacy: Any = None,
+        image_root: Any = None,
+        image_dir: Any = None,
     ) -> None:
         self.model = model
         self.privacy = privacy
+        self.image_root = image_root
+        self.image_dir = image_dir
         self.preset = preset
         self.epochs = epochs
         self.batch_size = batch_size
@@ -171,6 +185,11 @@ class Synthesizer(BaseSynthesizer):
             start = as_warm_start(init, load=type(self).load)
             check_family(start.source, self.model)
         frame, origin = as_frame(X)
+        self.records_ = None
+        if image_columns(frame):  # records with images: one model for both parts
+            if start is not None or dist is not None:
+                raise ValueError("init and dist are not supported for tables with image columns")
+            return front(self, RecordSynthesizer.like(self).fit(frame, y))
         if y is None:
             labels = np.zeros(len(frame), dtype=np.int64)
         else:
@@ -282,6 +301,8 @@ class Synthesizer(BaseSynthesizer):
     def rows_for_codes(self, codes: np.ndarray, random_state: Any = None) -> pd.DataFrame:
         """Generated rows in the user's raw space for class codes ``codes`` (no copy check,
         no label column): draw in the model's space, then decode with the same seed."""
+        if self.records_ is not None:
+            return self.records_.rows_for_codes(codes, random_state)
         seed = self.call_seed(random_state)
         return self.encoder_.inverse_transform(self.sample_encoded(codes, seed), random_state=seed)
 
@@ -307,6 +328,8 @@ class Synthesizer(BaseSynthesizer):
         of its training rows, so nothing is checked there. ``n_copies_replaced_`` counts them.
         """
         self.require_fitted()
+        if self.records_ is not None:
+            return self.records_.sample(n, y, random_state, return_labels)
         seed = self.call_seed(random_state)
         codes = self._codes_for(n, y, seed)
         rows = self.rows_for_codes(codes, seed)
@@ -366,6 +389,15 @@ class Synthesizer(BaseSynthesizer):
         Needs a family with an encoder (``model_.has_encoder``).
         """
         self.require_fitted()
+        if self.records_ is not None:
+            return self.records_.sample_near(
+                rows,
+                label,
+                n,
+                k_neighbors=k_neighbors,
+                keep_detail=keep_detail,
+                random_state=random_state,
+            )
         if not self.model_.has_encoder:
             raise TypeError(f"model {self.model!r} has no encoder; sample_near needs one")
         seed = self.call_seed(random_state)
@@ -403,13 +435,20 @@ class Synthesizer(BaseSynthesizer):
     def save(self, path, overwrite: bool = False):
         """One safetensors file: weights + JSON (encoder, classes, history, settings)."""
         self.require_fitted()
+        if self.records_ is not None:
+            return self.records_.save(path, overwrite=overwrite)
         meta = file_meta(self, FILE_KIND)
         tensors = {f"model.{k}": v for k, v in self.model_.state_tensors().items()}
         return save_bundle(path, meta, tensors, overwrite=overwrite)
 
     @classmethod
-    def load(cls, path) -> Synthesizer:
+    def load(cls, path, **image_options: Any) -> Synthesizer:
+        """A synthesizer written by :meth:`save`; ``image_options`` (``image_root``,
+        ``image_dir``) apply to a model of records with image columns."""
         meta, tensors = load_bundle(path)
+        if meta.get("kind") == RECORDS_KIND:
+            records = RecordSynthesizer.from_bundle(meta, tensors, path, **image_options)
+            return front(cls(records.model, random_state=records.random_state), records)
         if meta.get("kind") != FILE_KIND:
             raise ModelFileError(f"{path}: holds a {meta.get('kind')!r}, not a synthesizer")
         settings = meta.get("settings", {})
