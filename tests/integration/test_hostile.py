@@ -606,3 +606,25 @@ def test_in_memory_integers_beyond_float_precision_are_refused_not_rounded(dtype
         TabularEncoder(id_columns=None).fit(X)
     below = X.assign(n=pd.Series([1, 2, 2**53 - 1] * 10, dtype=dtype))
     assert TabularEncoder(id_columns=None).fit(below).output_dim > 0
+
+
+@pytest.mark.parametrize(
+    ("labels", "error"),
+    [
+        ([0.0] * 10 + [np.nan] * 10, r"missing label"),
+        ([1, "a"] * 10, r"mixes label types"),
+        ([0.5] * 10 + [1] * 10, r"non-whole numbers"),
+        ([None] + [1] * 19, r"missing label"),
+    ],
+)
+def test_image_labels_follow_the_table_label_rules(labels, error):
+    from genbalance import ImageOverSampler
+    from genbalance.synthesis.images import ImageSynthesizer
+
+    images = np.random.default_rng(0).random((20, 8, 8))
+    y = np.array(labels, dtype=object)
+    with pytest.raises(ValueError, match=error):
+        ImageOverSampler(epochs=1, random_state=0).fit_resample(images, y)
+    if "non-whole" not in error:  # the synthesizer, like Synthesizer, accepts float labels
+        with pytest.raises(ValueError, match=error):
+            ImageSynthesizer(epochs=1, random_state=0).fit(images, y)

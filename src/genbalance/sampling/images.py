@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from genbalance.data.validation import check_labels
 from genbalance.encoders.images import check_images
 from genbalance.sampling.base import GenerativeSamplerMixin, check_strategy
 from genbalance.synthesis.base import check_count, resolve_epochs
@@ -193,7 +194,8 @@ class ImageOverSampler(GenerativeSamplerMixin, BaseEstimator):
 
     @staticmethod
     def _check_xy(X: np.ndarray, y) -> np.ndarray:
-        y = np.asarray(y)
+        # the table samplers' label rules: no missing, mixed-type or fractional labels
+        y = check_labels(y, allow_float=False)
         if y.ndim != 1 or len(y) != len(X):
             raise ValueError(f"y must be 1-D with one label per image ({len(X)}), got {y.shape}")
         return y

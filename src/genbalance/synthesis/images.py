@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from genbalance import models
+from genbalance.data.validation import check_labels
 from genbalance.encoders.images import ImageEncoder
 from genbalance.synthesis.base import (
     SAMPLE_CHUNK_ROWS,
@@ -114,7 +115,7 @@ class ImageSynthesizer(BaseSynthesizer):
     def fit(self, images: np.ndarray, y: np.ndarray) -> ImageSynthesizer:
         """Train on checked images ``(N, H, W[, C])`` and their labels (one per image)."""
         seed = self.start_seeds()
-        codes = self.set_classes(np.asarray(y))
+        codes = self.set_classes(check_labels(y))
         if (self.class_counts_ < 2).any():
             single = [
                 c for c, k in zip(self.known_classes(), self.class_counts_, strict=True) if k < 2
