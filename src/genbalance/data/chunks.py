@@ -174,6 +174,12 @@ class ChunkReader:
         """The chunk with the in-memory path's reading rules applied (see the class doc)."""
         for i, col_type in enumerate(table.schema):
             name, kind, column = col_type.name, col_type.type, table.column(i)
+            if pa.types.is_nested(kind):  # lists, structs, maps: the in-memory path refuses them
+                raise ValueError(
+                    f"{self.path}: column {name!r} is a nested {kind} column; accepted are "
+                    "columns of scalars (numbers, text, booleans, dates; missing values). Flatten "
+                    "it into scalar columns or drop it (image columns cannot be streamed)"
+                )
             if name in self.exact:
                 if pa.types.is_string(kind) or pa.types.is_large_string(kind):
                     missing = pc.is_in(column, value_set=pa.array(NA_STRINGS, kind))

@@ -383,3 +383,24 @@ def test_integers_beyond_float_precision_are_refused_not_rounded(tmp_path):
 
 def test_image_data_bound_is_a_documented_constant():
     assert image_data.MAX_IMAGE_BYTES == GiB
+
+
+@pytest.mark.parametrize(
+    ("cells", "kind"),
+    [([[1, 2]] * 30, "list"), ([{"k": 1}] * 30, "struct"), ([[("k", 1)]] * 30, "map")],
+)
+def test_nested_parquet_columns_are_refused_on_both_paths(tmp_path, cells, kind):
+    from genbalance.data.validation import validate_frame
+
+    arrays = {"a": pa.array(np.arange(30.0)), "t": pa.array(["x"] * 20 + ["y"] * 10)}
+    if kind == "map":
+        arrays["n"] = pa.array(cells, type=pa.map_(pa.string(), pa.int64()))
+    else:
+        arrays["n"] = pa.array(cells)
+    path = tmp_path / "nested.parquet"
+    pq.write_table(pa.table(arrays), path)
+    with pytest.raises(ValueError, match=rf"column 'n' is a nested {kind}"):
+        scan_table(path, "t")
+    frame = pd.read_parquet(path)
+    with pytest.raises(ValueError, match=r"column 'n' holds"):
+        validate_frame(frame.drop(columns=["t"]))
