@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.genbalance-installed
 
-.PHONY: demo test lint format bench bench-deps clean browser
+.PHONY: demo test lint format bench bench-deps clean browser interop interop-test interop-bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -51,5 +51,33 @@ bench: bench-deps
 	$(VENV)/bin/genbalance bench run -d dev -s none,ros,smote,borderline,adasyn,polyfit,prowsyn \
 		--name dev -j 2
 
+# SDMetrics and Anonymeter in their own environment: sdmetrics pins pandas<3 and anonymeter
+# numpy<1.27, which .venv cannot take (benchmarks/interop-requirements.txt). genbalance goes in
+# with --no-deps: its metrics need no torch. Not needed by `make test` or `make demo`.
+IVENV ?= .venv-interop
+IPY := $(IVENV)/bin/python
+ISTAMP := $(IVENV)/.genbalance-interop-installed
+
+$(ISTAMP): benchmarks/interop-requirements.txt pyproject.toml
+	test -x $(IPY) || python3 -m venv $(IVENV)
+	$(IPY) -m pip install -q --upgrade pip
+	$(IPY) -m pip install -q -r benchmarks/interop-requirements.txt
+	$(IPY) -m pip install -q --no-deps -e .
+	touch $(ISTAMP)
+
+interop: $(ISTAMP)
+
+# The fidelity tests (the live SDMetrics agreement included) against the real sdmetrics;
+# --noconftest: the suite's conftest imports torch, which this environment does not have.
+interop-test: $(ISTAMP)
+	OMP_NUM_THREADS=1 $(IPY) -m pytest -q -p no:cacheprovider --noconftest -rs \
+		tests/unit/evaluation/test_metrics_fidelity.py
+
+# Our metrics next to SDMetrics' QualityReport and Anonymeter's attacks on three KEEL tables:
+# rows made in .venv, scored in .venv-interop, results in benchmarks/results/interop/.
+interop-bench: $(STAMP) $(ISTAMP)
+	OMP_NUM_THREADS=1 $(PY) benchmarks/interop.py generate
+	OMP_NUM_THREADS=1 $(IPY) benchmarks/interop.py score
+
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(IVENV) build *.egg-info src/*.egg-info .pytest_cache

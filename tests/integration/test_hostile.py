@@ -156,6 +156,12 @@ def _family_state(family: str, hyper: dict, data_dim: int = 12, n_classes: int =
     spans = [OutputSpan(2, "softmax"), OutputSpan(1, "tanh"), OutputSpan(data_dim - 3, "sigmoid")]
     if family in ("dcgan", "conv-vae", "pixelcnn"):
         spans = [OutputSpan(data_dim, "sigmoid")]
+    if family == "multimodal-vae":  # a 3-wide table part, then the image's pixels
+        spans = [
+            OutputSpan(2, "softmax"),
+            OutputSpan(1, "tanh"),
+            OutputSpan(data_dim - 3, "sigmoid"),
+        ]
     model = models.get(family)(data_dim, n_classes, spans, **hyper)
     return model.get_config(), model.state_tensors()
 
@@ -197,7 +203,10 @@ def test_every_family_refuses_a_config_bigger_than_its_weights(case):
 def test_honest_models_of_every_family_load_unchanged():
     for family in models.available():
         base = {"image_shape": [1, 8, 8]} if family in ("dcgan", "conv-vae", "pixelcnn") else {}
-        config, tensors = _family_state(family, base, 64 if base else 12)
+        data_dim = 64 if base else 12
+        if family == "multimodal-vae":
+            base, data_dim = {"image_shapes": [[1, 8, 8]]}, 67
+        config, tensors = _family_state(family, base, data_dim)
         loaded = models.from_state(config, tensors)
         for name, value in loaded.state_tensors().items():
             assert torch.equal(value, tensors[name]), (family, name)
@@ -628,3 +637,69 @@ def test_image_labels_follow_the_table_label_rules(labels, error):
     if "non-whole" not in error:  # the synthesizer, like Synthesizer, accepts float labels
         with pytest.raises(ValueError, match=error):
             ImageSynthesizer(epochs=1, random_state=0).fit(images, y)
+
+
+def test_resample_keeps_a_categorical_parquet_target_categorical(tmp_path):
+    rng = np.random.default_rng(0)
+    target = pd.Categorical(["x"] * 50 + ["y"] * 10, categories=["x", "y", "unused"])
+    frame = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60), "t": target})
+    frame.to_parquet(tmp_path / "d.parquet")
+    out = tmp_path / "out.parquet"
+    args = ["resample", str(tmp_path / "d.parquet"), "-t", "t", "-o", str(out), "--epochs", "1"]
+    result = CliRunner().invoke(app, [*args, "-q"])
+    assert result.exit_code == 0, result.output
+    back = pd.read_parquet(out)["t"]
+    assert isinstance(back.dtype, pd.CategoricalDtype)
+    assert list(back.cat.categories) == ["x", "y", "unused"]
+    assert back.value_counts().to_dict() == {"x": 50, "y": 50, "unused": 0}
+
+
+def _file_size_capped(limit: int):
+    """A child-process hook: writes past ``limit`` bytes fail with EFBIG instead of SIGXFSZ."""
+    import resource
+    import signal
+
+    def cap() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return cap
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_file_size_limit_ends_in_a_clear_error_and_no_partial_output(tmp_path, suffix):
+    model = tmp_path / "m.safetensors"
+    frame = pd.DataFrame({"a": np.arange(40.0), "t": ["x"] * 30 + ["y"] * 10})
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    fit = ["fit", str(tmp_path / "d.csv"), "-t", "t", "-o", str(model), "--epochs", "1", "-q"]
+    assert runner.invoke(app, fit).exit_code == 0
+    out = tmp_path / f"big{suffix}"
+    command = [sys.executable, "-m", "genbalance", "sample", str(model), "-n", "200000"]
+    done = subprocess.run(
+        [*command, "-o", str(out)],
+        preexec_fn=_file_size_capped(64 * 1024),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "file-size limit" in done.stderr and "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv", "m.safetensors"]
+
+
+@pytest.mark.parametrize(
+    ("error", "hint"),
+    [
+        (OSError(28, "No space left on device"), "disk is full"),
+        (OSError("Error writing bytes to file. Detail: [errno 28] No space"), "disk is full"),
+        (OSError(30, "Read-only file system"), "read-only"),
+        (OSError(2, "No such file"), None),
+    ],
+)
+def test_write_errors_are_explained(error, hint):
+    from genbalance.cli.common import cli_message, write_hint
+
+    if hint is None:
+        assert write_hint(error) is None
+    else:
+        assert hint in cli_message(error) and "no half-written file" in cli_message(error)

@@ -18,6 +18,7 @@ Nothing here imports torch, numpy or pandas, so that ``genbalance --help`` stays
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import math
@@ -172,6 +173,7 @@ _CLI_SPELLINGS = (
         lambda m: "--" + m.group(1).replace("_", "-"),
     ),
     (re.compile(r"\b(filter|preset|latent)=(?=')"), lambda m: f"--{m.group(1)} "),
+    (re.compile(r"\bid_policy=(?=')"), "--id-policy "),
 )
 
 
@@ -192,6 +194,30 @@ def exit_code_for(exc: BaseException) -> int | None:
     return None
 
 
+#: what a write error means and what to do, by errno (written files are published whole or
+#: not at all, so the hint can promise that nothing half-written was left)
+_WRITE_HINTS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EFBIG: "the file is larger than this system's or shell's file-size limit (ulimit -f)",
+    errno.EROFS: "the file system is read-only",
+}
+
+
+def write_hint(exc: BaseException) -> str | None:
+    """A plain explanation of an OS write failure (also pyarrow's, which hides the errno)."""
+    if not isinstance(exc, OSError):
+        return None
+    code = exc.errno
+    if code is None:  # pyarrow: "Error writing bytes to file. Detail: [errno 28] ..."
+        found = re.search(r"\[errno (\d+)\]", str(exc))
+        code = int(found.group(1)) if found else None
+    hint = _WRITE_HINTS.get(code) if code is not None else None
+    if hint is None:
+        return None
+    return f"{hint}; outputs are written whole or not at all, so no half-written file was left"
+
+
 def cli_message(exc: BaseException) -> str:
     """The exception as one line for a command-line user (CLI spellings, never empty)."""
     if isinstance(exc, KeyError) and exc.args:
@@ -200,6 +226,9 @@ def cli_message(exc: BaseException) -> str:
         text = str(exc)
     for pattern, replacement in _CLI_SPELLINGS:
         text = pattern.sub(replacement, text)
+    hint = write_hint(exc)
+    if hint is not None:
+        text = f"{text}: {hint}"
     return text or type(exc).__name__
 
 

@@ -1,6 +1,7 @@
 """Options and reports that ``fit`` and ``resample`` share: the ``--init`` warm start
-(``--init``, ``--init-columns``; docs/transfer.md) and differentially private training
-(``--epsilon``, ``--delta``). Nothing here imports torch at import time.
+(``--init``, ``--init-columns``; docs/transfer.md), differentially private training
+(``--epsilon``, ``--delta``) and the table encoder's constraints (``--id-policy``,
+``--learn-precision``; docs/constraints.md). Nothing here imports torch at import time.
 """
 
 from __future__ import annotations
@@ -54,6 +55,64 @@ InitColumnsOpt = Annotated[
         "'shared' (shared columns transfer, the others start fresh).",
     ),
 ]
+
+
+#: the encoder's ID policies as the CLI spells them (kept equal to ``encoders.constraints.
+#: ID_POLICIES`` by a test; written out here so that ``--help`` does not import pandas)
+CLI_ID_POLICIES = ("regenerate", "refuse")
+
+
+def parse_id_policy(value: Any) -> str | None:
+    """``--id-policy``: one of the encoder's ID policies; anything else is a usage error."""
+    if value is None:
+        return None
+    from genbalance.encoders.constraints import ID_POLICIES
+
+    text = str(value).strip().lower()
+    if text not in ID_POLICIES:
+        raise typer.BadParameter(f"{value!r}; accepted: {' | '.join(ID_POLICIES)}")
+    return text
+
+
+IdPolicyOpt = Annotated[
+    Any,
+    typer.Option(
+        parser=parse_id_policy,
+        metavar="|".join(CLI_ID_POLICIES),
+        help="ID-like columns (docs/constraints.md): 'regenerate' (default: new unique values, "
+        "never a real ID) or 'refuse' (stop with an error naming them).",
+    ),
+]
+LearnPrecisionOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--learn-precision/--no-learn-precision",
+        help="Round generated numbers to the decimals the real values use (default: on).",
+        show_default=False,
+    ),
+]
+
+
+def encoder_options(id_policy: str | None, learn_precision: bool | None) -> dict[str, Any]:
+    """The table encoder's options the user gave (an option left out keeps the library's
+    default, so model files and the fit cache are those of a call without it)."""
+    options: dict[str, Any] = {}
+    if id_policy is not None:
+        options["id_policy"] = id_policy
+    if learn_precision is not None:
+        options["learn_precision"] = bool(learn_precision)
+    return options
+
+
+def model_settings(
+    epsilon: float | None, delta: float | None, id_policy: str | None, learn_precision: bool | None
+) -> dict[str, Any]:
+    """The ``privacy`` and ``encoder_options`` arguments that ``fit`` and ``resample`` pass
+    alike to the synthesizer or the sampler."""
+    return {
+        "privacy": privacy_config(epsilon, delta),
+        "encoder_options": encoder_options(id_policy, learn_precision) or None,
+    }
 
 
 def privacy_config(epsilon: float | None, delta: float | None) -> Any:

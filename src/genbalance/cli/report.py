@@ -172,6 +172,7 @@ def evaluate(
     classifiers: ClassifiersOpt = "all",
     seed: SeedOpt = 0,
     force: ForceOpt = False,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Fidelity (per class), utility and privacy of synthetic rows against the real ones."""
@@ -187,9 +188,21 @@ def evaluate(
     if holdout is not None:
         H, hy = _read_labelled(holdout, target)
         H = _same_columns(X, H, holdout)
+    say = None if quiet else _say
+    if say is not None:
+        say(f"read {len(X)} real, {len(S)} synthetic and {0 if H is None else len(H)} holdout rows")
     with warnings_to_stderr():
         result = evaluate_tables(
-            X, y, S, sy, H, hy, detection=detection, classifiers=chosen, random_state=seed
+            X,
+            y,
+            S,
+            sy,
+            H,
+            hy,
+            detection=detection,
+            classifiers=chosen,
+            random_state=seed,
+            progress=say,
         )
     doc = {
         "real": str(real),

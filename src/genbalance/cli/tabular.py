@@ -37,9 +37,11 @@ from genbalance.cli.fitting import (
     INIT_WITH_STREAM,
     DeltaOpt,
     EpsilonOpt,
+    IdPolicyOpt,
     InitColumnsOpt,
     InitOpt,
-    privacy_config,
+    LearnPrecisionOpt,
+    model_settings,
     report_privacy,
     report_transfer,
     warm_start,
@@ -77,12 +79,16 @@ def resample(
     delta: DeltaOpt = None,
     init: InitOpt = None,
     init_columns: InitColumnsOpt = None,
+    id_policy: IdPolicyOpt = None,
+    learn_precision: LearnPrecisionOpt = None,
     seed: SeedOpt = 0,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Balance a table: train a class-conditional model, add rare-class rows, write it out."""
+    import pandas as pd
+
     from genbalance.data.tables import read_table, split_target, table_format, write_table
     from genbalance.sampling.tabular import GenerativeOverSampler
 
@@ -100,13 +106,14 @@ def resample(
         preset=preset,
         filter=filter,
         progress=not quiet,
-        privacy=privacy_config(epsilon, delta),
         init=start,
+        **model_settings(epsilon, delta, id_policy, learn_precision),
     )
     with warnings_to_stderr():
         X_res, y_res = sampler.fit_resample(X, y)
     balanced = X_res.copy()
-    balanced[target] = y_res.to_numpy() if hasattr(y_res, "to_numpy") else y_res
+    # by position, keeping the target's dtype (a categorical target stays categorical)
+    balanced[target] = pd.Series(y_res, dtype=y.dtype).set_axis(balanced.index)
     balanced = balanced[list(frame.columns)]
     write_table(balanced, output, force=force)
     if save_model is not None:
@@ -200,6 +207,8 @@ def fit(
     delta: DeltaOpt = None,
     init: InitOpt = None,
     init_columns: InitColumnsOpt = None,
+    id_policy: IdPolicyOpt = None,
+    learn_precision: LearnPrecisionOpt = None,
     seed: SeedOpt = 0,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
@@ -226,7 +235,7 @@ def fit(
             "progress": not quiet and writer,
             "device": device,
             "trainer_options": trainer_options,
-            "privacy": privacy_config(epsilon, delta),
+            **model_settings(epsilon, delta, id_policy, learn_precision),
         }
         synth = _synthesizer(model, options, epochs, seed)
         chunks = {"chunk_rows": chunk_rows, "memory_budget": memory_budget} if streamed else None

@@ -8,7 +8,7 @@ higher is better, except the detection AUC where 0.5 is ideal.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -28,6 +28,7 @@ from genbalance.evaluation.features import (
     make_encoder,
     normalise_frame,
     split_columns,
+    without_ids,
 )
 
 __all__ = [
@@ -353,6 +354,8 @@ def fidelity_report(
     detection: bool = True,
     random_state: int | None = 0,
     max_rows: int | None = 10_000,
+    id_columns: Any = "auto",
+    progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """One row overall plus one row per class present in both label sets.
 
@@ -360,10 +363,16 @@ def fidelity_report(
     ``n_synthetic``, ``column_shapes``, ``column_pair_trends``, ``detection_auc`` and
     ``detection_score`` (NaN when ``detection=False`` or a class has fewer than 3 rows on a
     side). Column kinds are decided once on the whole real frame so every row agrees.
+    ID columns (``id_columns``: "auto" = the encoder's rule, a list, or None) are left out:
+    generated IDs differ from real ones by design (:func:`~genbalance.evaluation.features.
+    without_ids`); the dropped names are in ``attrs["id_columns"]``. ``progress``: called
+    with one line per scope (overall, then each class), as detection makes each take seconds.
     """
     check_same_columns(real, synthetic)
-    synthetic = synthetic[list(real.columns)]
-    _, categorical = split_columns(real, categorical_features)
+    real, (synthetic,), categorical, ids = without_ids(
+        real, [synthetic[list(real.columns)]], categorical_features, id_columns
+    )
+    assert synthetic is not None
 
     def row(scope: str, label: Any, r: pd.DataFrame, s: pd.DataFrame) -> dict[str, Any]:
         shapes = column_shapes(r, s, categorical)
@@ -382,9 +391,11 @@ def fidelity_report(
             "detection_score": det["score"],
         }
 
-    rows = [row("overall", pd.NA, real, synthetic)]
     if (real_y is None) != (synth_y is None):
         raise ValueError("give both `real_y` and `synth_y` for per-class rows, or neither.")
+    if progress is not None:
+        progress("fidelity: all rows")
+    rows = [row("overall", pd.NA, real, synthetic)]
     if real_y is not None:
         ry = _labels(real_y, len(real), "real_y")
         sy = _labels(synth_y, len(synthetic), "synth_y")
@@ -393,8 +404,11 @@ def fidelity_report(
             shared = shared.sort_values()
         except TypeError:  # mixed label types: keep first-seen order
             pass
-        for label in shared:
+        for i, label in enumerate(shared, 1):
+            if progress is not None:
+                progress(f"fidelity: class {label!s} ({i} of {len(shared)})")
             rows.append(row("class", label, real[ry == label], synthetic[sy == label]))
     out = pd.DataFrame(rows)
     out["label"] = out["label"].astype(object)
+    out.attrs["id_columns"] = list(ids)
     return out

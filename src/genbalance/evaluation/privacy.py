@@ -21,7 +21,7 @@ from genbalance.encoders.rows import (
     split_columns,
     training_row_hashes,
 )
-from genbalance.evaluation.features import check_same_columns, encode_pair
+from genbalance.evaluation.features import check_same_columns, encode_pair, without_ids
 
 __all__ = [
     "dcr",
@@ -217,12 +217,21 @@ def privacy_report(
     categorical_features: CategoricalSpec = None,
     random_state: int | None = 0,
     batch_size: int = 4096,
+    id_columns: Any = "auto",
 ) -> dict[str, float]:
     """All privacy numbers in one flat dict of floats.
 
     Keys: ``n_synthetic``, ``exact_copies``, ``exact_copy_rate``, every key of :func:`dcr`,
-    and with a holdout also ``mia_auc`` and ``mia_advantage``.
+    and with a holdout also ``mia_auc`` and ``mia_advantage``. ID columns are left out
+    (``id_columns``: "auto" = the encoder's rule, a list, or None): generated IDs never equal
+    real ones, so with them a copied row would count as no copy and the distances would be
+    those between IDs (:func:`~genbalance.evaluation.features.without_ids`).
     """
+    check_same_columns(real_train, synth, ("real_train", "synth"))
+    real_train, (synth, real_holdout), categorical_features, _ = without_ids(
+        real_train, [synth, real_holdout], categorical_features, id_columns
+    )
+    assert synth is not None
     copies = exact_copies(real_train, synth, categorical_features)
     out: dict[str, float] = {
         "n_synthetic": float(len(synth)),

@@ -93,7 +93,11 @@ def _history_and_privacy(
 
 
 def _evaluate(
-    ctx: ReportContext, holdout_y: Any, classifiers: Mapping[str, Any] | None, detection: bool
+    ctx: ReportContext,
+    holdout_y: Any,
+    classifiers: Mapping[str, Any] | None,
+    detection: bool,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """The metric tables for the context's rows (when the caller did not pass them)."""
     return evaluate_tables(
@@ -107,6 +111,7 @@ def _evaluate(
         classifiers=classifiers,
         detection=detection,
         random_state=ctx.random_state,
+        progress=progress,
     )
 
 
@@ -199,7 +204,7 @@ def build_report(
     )
     if ctx.metrics is None and ctx.n_synth:
         say("computing fidelity, utility and privacy metrics")
-        ctx.metrics = _evaluate(ctx, holdout_y, classifiers, detection)
+        ctx.metrics = _evaluate(ctx, holdout_y, classifiers, detection, progress)
     sections = run_sections(ctx, SECTION_BUILDERS, progress)
     intro = intro_paragraphs(ctx, list(notes))
     files = _files(targets, title, intro, sections, _json_doc(title, ctx))

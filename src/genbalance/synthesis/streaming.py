@@ -175,9 +175,6 @@ def prepare_stream(
     """Scan ``path`` once, fit the encoder on a bounded covering sample and build the
     streaming batch source (see :meth:`Synthesizer.fit_file`). ``trainer_config(n_rows)`` gives
     the trainer settings, whose class sampling the source follows."""
-    from genbalance.encoders.tabular import TabularEncoder
-    from genbalance.schema import as_frame
-
     if class_rows < 1:
         raise ValueError(f"class_rows must be >= 1, got {class_rows}")
     head = ChunkReader(path, 1024, exact=(target,))
@@ -193,17 +190,9 @@ def prepare_stream(
         track_values=named,
         random_state=random_state,
     )
-    options = dict(encoder_options)
-    probe = TabularEncoder(categorical_features=cats, random_state=random_state, **options)
-    probe.fit(scan.sample if len(scan.sample) >= 2 else scan.class_sample[scan.columns])
-    categorical = [s.name for s in probe.schema if not s.is_numeric]
-    frame, origin = as_frame(covering_sample(scan, categorical, random_state))
-    encoder = TabularEncoder(
-        categorical_features=categorical or "auto", random_state=random_state, **options
-    ).fit(frame)
-    for spec in encoder.schema:  # a CSV integer column decodes to integers again
-        if spec.name in head.promoted and spec.kind.value == "integer":
-            spec.dtype = "int64"
+    encoder, origin = _stream_encoder(
+        ChunkReader(path, rows, exact=(target,)), scan, cats, encoder_options, random_state
+    )
     config = trainer_config(scan.n_rows)
     source = StreamingSource(
         path,
@@ -219,6 +208,94 @@ def prepare_stream(
     return StreamPlan(
         encoder, origin, scan.classes, scan.class_counts, scan.n_rows, source, rows, scan.chunks
     )
+
+
+def _stream_encoder(
+    reader: ChunkReader,
+    scan: TableScan,
+    categorical_features: Any,
+    encoder_options: dict[str, Any],
+    random_state: int | None,
+) -> tuple[Any, dict[str, Any]]:
+    """The encoder of a streamed fit and the input's origin: a probe on the reservoir decides
+    the column kinds and the ID columns (with the in-memory rule), the encoder is fitted on
+    the covering sample, ID formats on covers of the whole file (:func:`id_covers`)."""
+    from genbalance.encoders.tabular import TabularEncoder
+    from genbalance.schema import as_frame
+
+    options = dict(encoder_options)
+    probe = TabularEncoder(
+        categorical_features=categorical_features, random_state=random_state, **options
+    )
+    sample = scan.sample if len(scan.sample) >= 2 else scan.class_sample[scan.columns]
+    probe.fit(_ints_back(sample, reader.promoted))
+    ids = probe.id_column_names
+    categorical = [s.name for s in probe.schema if not s.is_numeric and s.name not in ids]
+    frame, origin = as_frame(covering_sample(scan, categorical, random_state))
+    if ids:  # the sample's rows repeat and hold few IDs: name them, learn their format in full
+        options["id_columns"] = ids
+        covers = id_covers(reader, ids)
+        frame = with_covers(frame, covers, np.random.default_rng(random_state))
+    encoder = TabularEncoder(
+        categorical_features=categorical or "auto", random_state=random_state, **options
+    ).fit(frame)
+    for spec in encoder.schema:  # a CSV integer column decodes to integers again
+        if spec.name in reader.promoted and spec.kind.value == "integer":
+            spec.dtype = "int64"
+    return encoder, origin
+
+
+def _ints_back(frame: pd.DataFrame, promoted: set[str]) -> pd.DataFrame:
+    """The sample with its CSV integer columns (read as float64) as integers again, so that
+    the ID rule, which takes only integer columns for keys, sees them as the in-memory path
+    does (``Int64`` keeps a missing value)."""
+    whole = [
+        c
+        for c in frame.columns
+        if c in promoted
+        and pd.api.types.is_float_dtype(frame[c])
+        and bool(np.all(np.mod(frame[c].dropna().to_numpy(), 1.0) == 0.0))
+    ]
+    if not whole:
+        return frame
+    return frame.astype({c: "Int64" for c in whole})
+
+
+def id_covers(reader: ChunkReader, ids: list[Any]) -> dict[Any, pd.Series]:
+    """One pass over the file's ID columns: per column the values that give its ID format as
+    the whole file has it (:func:`~genbalance.encoders.identifiers.format_cover`), so that a
+    new ID avoids every real one, not only those of the sample."""
+    from genbalance.encoders.id_cover import format_cover
+
+    covers: dict[Any, pd.Series] = {}
+    for chunk in reader:
+        for col in ids:
+            before = covers.get(col)
+            values = chunk[col] if before is None else pd.concat([before, chunk[col]])
+            covers[col] = format_cover(values)
+    return covers
+
+
+def with_covers(
+    frame: pd.DataFrame, covers: dict[Any, pd.Series], rng: np.random.Generator
+) -> pd.DataFrame:
+    """``frame`` whose ID columns also hold their covers: the cover values replace IDs of
+    rows that have one (the other columns keep their values, so only the ID formats change);
+    rows are copied first where the cover is longer than the frame."""
+    need = max((len(c) for c in covers.values()), default=0)
+    if need > len(frame):
+        extra = frame.iloc[rng.integers(0, len(frame), need - len(frame))]
+        frame = pd.concat([frame, extra], ignore_index=True)
+    else:
+        frame = frame.copy()
+    for col, cover in covers.items():
+        slots = np.flatnonzero(frame[col].notna().to_numpy())
+        if len(slots) < len(cover):  # an ID column mostly missing: use any rows
+            slots = np.arange(len(frame))
+        values = frame[col].astype(object).to_numpy(copy=True)
+        values[slots[: len(cover)]] = cover.to_numpy(dtype=object)
+        frame[col] = pd.Series(values, index=frame.index).astype(frame[col].dtype)
+    return frame
 
 
 def fit_file(synth: Any, path: str | Path, target: str | None = None, **options: Any) -> Any:
