@@ -8,9 +8,11 @@ The automatic rule (``id_columns="auto"``) flags a column when all of these hold
 
 1. it is not listed in ``categorical_features`` (a listed column is modelled as the user said);
 2. it holds at least :data:`MIN_ID_VALUES` non-missing values, all distinct;
-3. its dtype is integer, or it is text (every non-missing value a ``str``); float, boolean,
-   ``category`` and date/time columns are never flagged (a unique float measurement is not an
-   ID);
+3. its dtype is integer, or it is text (every non-missing value a ``str``), or it is a float
+   column with at least one missing value whose other values are all whole numbers (an
+   integer key as ``pandas.read_csv`` gives it when a cell is blank: ``100231.0, nan, ...``);
+   other float columns (a unique measurement is not an ID, nor is a complete whole-number
+   float column), boolean, ``category`` and date/time columns are never flagged;
 4. and one of:
 
    - its name looks like an ID (:func:`id_like_name`): a token ``id``/``ids``/``uuid``/``guid``
@@ -41,6 +43,7 @@ __all__ = [
     "code_like",
     "id_like_name",
     "id_value_kind",
+    "integer_like",
     "looks_like_id",
 ]
 
@@ -91,6 +94,16 @@ def id_value_kind(series: pd.Series) -> str | None:
     return None
 
 
+def integer_like(series: pd.Series) -> bool:
+    """True for integer dtypes, and for whole-number floats with a missing value: what
+    ``pandas.read_csv`` makes of an integer column with blank cells. A complete float column
+    of whole numbers is left alone: nothing says it was ever integer (``1.0, 2.0`` written out
+    as floats), and a measurement must not turn into an ID."""
+    if pdt.is_integer_dtype(series.dtype):
+        return True
+    return id_value_kind(series) == "integer" and bool(series.isna().any())
+
+
 def code_like(values: pd.Series) -> bool:
     """True when the (non-missing, str) values look like generated codes, not words,
     sentences, numbers or ISO timestamps written as text."""
@@ -114,8 +127,8 @@ def code_like(values: pd.Series) -> bool:
 def looks_like_id(name: Any, series: pd.Series) -> bool:
     """The automatic rule of the module docstring for one column (not the listing check)."""
     kind = id_value_kind(series)
-    if kind is None or (kind == "integer" and not pdt.is_integer_dtype(series.dtype)):
-        return False  # whole-number floats count as IDs only when listed
+    if kind is None or (kind == "integer" and not integer_like(series)):
+        return False
     present = series[series.notna()]
     n = len(present)
     if n < MIN_ID_VALUES or present.nunique() != n:

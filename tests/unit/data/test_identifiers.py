@@ -62,6 +62,29 @@ def test_a_unique_float_measurement_is_never_an_id():
     assert id_value_kind(pd.Series([1.0, np.nan, 3.0])) == "integer"
 
 
+def test_an_integer_key_read_from_csv_with_a_blank_cell_is_an_id(tmp_path):
+    """pandas.read_csv turns an integer column with one blank cell into float64; that column
+    is still an ID, and generated rows must not carry its real values."""
+    from genbalance.encoders.constraints import find_id_columns
+
+    keys = RNG.permutation(10**6)[:N] + 100_000
+    frame = pd.DataFrame({"customer_id": keys, "amount": RNG.normal(size=N).round(2)})
+    frame["customer_id"] = frame["customer_id"].astype(object)
+    frame.loc[3, "customer_id"] = None
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    read = pd.read_csv(path)
+    assert read["customer_id"].dtype == np.float64
+    assert looks_like_id("customer_id", read["customer_id"])
+    assert find_id_columns(read, "auto", None, {}) == ["customer_id"]
+    # a whole-number float column without a blank cell is not flagged: nothing says it was an
+    # integer key (and a fractional value anywhere rules it out)
+    assert not looks_like_id("customer_id", read["customer_id"].dropna())
+    fractional = read["customer_id"].copy()
+    fractional.iloc[0] += 0.5
+    assert not looks_like_id("customer_id", fractional)
+
+
 def test_repeated_values_or_few_rows_are_not_ids():
     repeated = pd.Series(np.r_[np.arange(N - 1), 0])
     assert not looks_like_id("id", repeated)
