@@ -38,13 +38,23 @@ from genbalance.cli.fitting import (
     DeltaOpt,
     EpsilonOpt,
     IdPolicyOpt,
+    ImageRootOpt,
     InitColumnsOpt,
     InitOpt,
     LearnPrecisionOpt,
+    fit_trainer_options,
+    image_root_for,
+    images_json,
     model_settings,
+    plan_image_output,
+    report_images,
     report_privacy,
     report_transfer,
+    sample_plan,
+    sampled_records,
     warm_start,
+    write_balanced,
+    write_with_images,
 )
 
 DataArg = Annotated[Path, typer.Argument(help="Input table (.csv or .parquet).")]
@@ -81,22 +91,25 @@ def resample(
     init_columns: InitColumnsOpt = None,
     id_policy: IdPolicyOpt = None,
     learn_precision: LearnPrecisionOpt = None,
+    image_root: ImageRootOpt = None,
     seed: SeedOpt = 0,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Balance a table: train a class-conditional model, add rare-class rows, write it out."""
-    import pandas as pd
+    """Balance a table: train a class-conditional model, add rare-class rows, write it out.
 
-    from genbalance.data.tables import read_table, split_target, table_format, write_table
+    Image-path columns: new images go to <output stem>-images/ beside the output."""
+    from genbalance.data.tables import read_table, split_target, table_format
     from genbalance.sampling.tabular import GenerativeOverSampler
 
     table_format(output)
     refuse_overwrite(output, save_model, force=force)
     start = warm_start(init, init_columns)
+    root = image_root_for(data, image_root)
     frame = read_table(data)
     X, y = split_target(frame, target, str(data))
+    plan = plan_image_output(X, root, output, force)  # before training: paths, images folder
     sampler = GenerativeOverSampler(
         model,
         sampling_strategy=sampling_strategy,
@@ -107,15 +120,10 @@ def resample(
         filter=filter,
         progress=not quiet,
         init=start,
+        image_root=root,
         **model_settings(epsilon, delta, id_policy, learn_precision),
     )
-    with warnings_to_stderr():
-        X_res, y_res = sampler.fit_resample(X, y)
-    balanced = X_res.copy()
-    # by position, keeping the target's dtype (a categorical target stays categorical)
-    balanced[target] = pd.Series(y_res, dtype=y.dtype).set_axis(balanced.index)
-    balanced = balanced[list(frame.columns)]
-    write_table(balanced, output, force=force)
+    balanced, n_images = write_balanced(sampler, frame, X, y, target, output, plan, force)
     if save_model is not None:
         sampler.synthesizer_.save(save_model, overwrite=force)
     counts = class_counts(y.value_counts().to_dict(), balanced[target].value_counts().to_dict())
@@ -124,6 +132,7 @@ def resample(
         f"trained {model} for {len(hist.steps)} steps in {hist.seconds:.1f} s; "
         f"wrote {len(balanced)} rows to {output}"
     )
+    report_images(plan, output, n_images)
     report_transfer(sampler.synthesizer_, init)
     spent = report_privacy(sampler.synthesizer_)
     if as_json:
@@ -138,6 +147,7 @@ def resample(
                 "seconds": hist.seconds,
                 "privacy": spent,
                 "transfer": getattr(sampler.synthesizer_, "transfer_", None),
+                **images_json(plan, n_images),
             }
         )
     else:
@@ -209,6 +219,7 @@ def fit(
     init_columns: InitColumnsOpt = None,
     id_policy: IdPolicyOpt = None,
     learn_precision: LearnPrecisionOpt = None,
+    image_root: ImageRootOpt = None,
     seed: SeedOpt = 0,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
@@ -219,9 +230,7 @@ def fit(
     if streamed and init is not None:
         raise ValueError(INIT_WITH_STREAM)
     start = warm_start(init, init_columns)
-    trainer_options: dict[str, Any] = {"amp": amp}
-    if checkpoint is not None:
-        trainer_options.update(checkpoint_path=str(checkpoint), checkpoint_every=100, resume=True)
+    trainer_options = fit_trainer_options(amp, checkpoint)
     dist_ctx = None
     try:
         if distributed:
@@ -235,6 +244,7 @@ def fit(
             "progress": not quiet and writer,
             "device": device,
             "trainer_options": trainer_options,
+            "image_root": image_root_for(data, image_root),
             **model_settings(epsilon, delta, id_policy, learn_precision),
         }
         synth = _synthesizer(model, options, epochs, seed)
@@ -278,7 +288,9 @@ def label_column(synth: Any, target: str | None) -> str:
         name, how = FALLBACK_LABEL_COLUMN, "the default label column name"
     if not str(name).strip():
         raise ValueError("--target must name a column, got an empty name")
-    features = [str(c) for c in synth.encoder_.columns]
+    records = getattr(synth, "records_", None)  # a model of records: image columns too
+    columns = records.columns_ if records is not None else synth.encoder_.columns
+    features = [str(c) for c in columns]
     if len(synth.classes_) > 1 and str(name) in features:
         raise ValueError(
             f"{how} {name!r} is a feature column of this model, so the labels would replace "
@@ -333,7 +345,9 @@ def sample(
     seed: SeedOpt = 0,
     force: ForceOpt = False,
 ) -> None:
-    """Generate rows from a saved synthesizer (written in chunks: any -n fits in memory)."""
+    """Generate rows from a saved synthesizer (written in chunks: any -n fits in memory).
+
+    A model of records with image columns writes the images to <output stem>-images/."""
     from genbalance.data.tables import table_format
     from genbalance.synthesis.streaming import sample_to_file
     from genbalance.synthesis.tabular import Synthesizer
@@ -354,17 +368,24 @@ def sample(
     column = label_column(synth, target)
     recorded = getattr(synth, "target_", None) or {}
     synth.classes_ = labels_as(synth.classes_, recorded.get("dtype"))
-    sample_to_file(
-        synth,
-        n,
-        output,
-        label=chosen,
-        target=column,
-        chunk_rows=chunk_rows,
-        random_state=seed,
-        force=force,
-    )
+    if getattr(synth, "records_", None) is None:
+        sample_to_file(
+            synth,
+            n,
+            output,
+            label=chosen,
+            target=column,
+            chunk_rows=chunk_rows,
+            random_state=seed,
+            force=force,
+        )
+        err.print(f"wrote {n} rows to {output}")
+        return
+    plan = sample_plan(synth, output, force)  # the images folder checked before any work
+    chunks = sampled_records(synth, n, plan, chosen, column, chunk_rows, seed)
+    n_images = write_with_images(output, plan, chunks, force)
     err.print(f"wrote {n} rows to {output}")
+    report_images(plan, output, n_images)
 
 
 # -------------------------------------------------------------------------- models, demo

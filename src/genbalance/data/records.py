@@ -31,7 +31,9 @@ __all__ = [
     "image_cells",
     "image_columns",
     "load_image_column",
+    "path_cells",
     "read_image_file",
+    "rebase_path_cells",
     "resolve_cell_path",
 ]
 
@@ -41,6 +43,11 @@ _ACCEPTED = (
     "accepted: 2-D (H, W) or 3-D (H, W, C) arrays with C in {1, 3}, uint8 (0..255) or float "
     "(0..1), one shape per column; or paths of .png/.jpg/.jpeg (8-bit grayscale or RGB) or "
     ".npy files holding such an array"
+)
+#: what a path cell must name (said with every file that cannot be read or lies outside)
+PATH_CELLS = (
+    "a path cell names a readable .png/.jpg/.jpeg (8-bit grayscale or RGB) or .npy file "
+    "inside image_root (relative paths start there)"
 )
 
 
@@ -180,7 +187,7 @@ def load_image_column(
             try:
                 raw = read_image_file(resolve_cell_path(value, root), max_bytes)
             except ValueError as exc:
-                raise ValueError(f"{where}: {exc}") from None
+                raise ValueError(f"{where}: {exc}; {PATH_CELLS}") from None
         else:
             raw = value
         img = _checked_cell(raw, where)
@@ -202,6 +209,45 @@ def load_image_column(
         out[pos] = np.moveaxis(img, 2, 0)
     assert out is not None  # a frame has at least one row (validate_frame)
     return out, ImageColumn(name, form, list(first_shape), dtype, suffix)
+
+
+def path_cells(frame: pd.DataFrame, name: str, root: str | os.PathLike) -> list[Path]:
+    """The resolved files that the path column ``name`` names (before any file is read: a
+    path outside ``root`` or a missing cell is refused here, naming the row and column)."""
+    base = Path(root)
+    files = []
+    for pos, value in enumerate(frame[name].to_numpy(dtype=object)):
+        where = _where(frame, name, pos)
+        if pd.isna(value):
+            raise ValueError(f"{where}: the image is missing; every record needs its image")
+        try:
+            files.append(resolve_cell_path(value, base))
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}; {PATH_CELLS}") from None
+    return files
+
+
+def rebase_path_cells(
+    values: Any,
+    root: str | os.PathLike,
+    new_root: str | os.PathLike,
+    moved: tuple[Path, Path] | None = None,
+) -> list[str]:
+    """Path cells relative to ``root`` (or absolute) as POSIX paths relative to ``new_root``,
+    so that a table written elsewhere reads back with ``image_root=new_root``. ``moved``:
+    ``(tmp, final)`` when files were written under a folder ``tmp`` that is renamed to
+    ``final`` afterwards (a folder published whole): their cells name ``final``."""
+    base, target = Path(root).resolve(), Path(new_root).resolve()
+    old, new = (None, None) if moved is None else (moved[0].resolve(), moved[1].resolve())
+    out = []
+    for value in values:
+        full = (base / Path(str(value)).expanduser()).resolve()
+        if old is not None and full.is_relative_to(old):
+            full = new / full.relative_to(old)
+        if not full.is_relative_to(target):
+            raise ValueError(f"image {full} is outside {target}, the folder the cells start from")
+        out.append(full.relative_to(target).as_posix())
+    return out
 
 
 # ---------------------------------------------------------------------- writing
