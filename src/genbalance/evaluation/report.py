@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genbalance.evaluation.features import split_columns
+from genbalance.evaluation.features import split_columns, without_ids
 from genbalance.evaluation.report_metrics import clean, evaluate_tables, metrics_to_json
 from genbalance.evaluation.report_output import (
     check_free,
@@ -112,6 +112,7 @@ def _evaluate(
         detection=detection,
         random_state=ctx.random_state,
         progress=progress,
+        id_columns=None,  # build_report left them out of the context already
     )
 
 
@@ -165,6 +166,7 @@ def build_report(
     random_state: int | None = 0,
     force: bool = False,
     progress: Callable[[str], None] | None = None,
+    id_columns: Any = "auto",
 ) -> dict[str, Path]:
     """Write ``report.html`` (self-contained), ``report.md`` + PNGs and ``metrics.json``.
 
@@ -178,6 +180,9 @@ def build_report(
     it, figures an earlier report wrote here and this one does not are removed.
     ``progress``: called with a short message at each step (off by default). Returns the
     written paths: figures by file name, then ``metrics``, ``markdown`` and ``html``.
+    ID columns (``id_columns``: "auto" = the table encoder's rule on ``real_X``, a list, or
+    None) are left out of every figure, table and metric, and named in the intro: generated
+    IDs are new values by design, so their histograms and projections would show nothing.
     """
     out = Path(output_dir)
     say = progress or (lambda message: None)
@@ -186,6 +191,15 @@ def build_report(
     real_y, synth_y = _checked_labels(real_X, real_y, synth_X, synth_y)
     history, privacy = _history_and_privacy(synthesizer, history, privacy)
     before = _counts(real_y)
+    real_X, (synth_X, holdout_X), categorical, ids = without_ids(
+        real_X, [synth_X, holdout_X], categorical_features, id_columns
+    )
+    if ids:
+        notes = [
+            f"ID column(s) {', '.join(map(str, ids))} left out of every figure and metric: "
+            "generated IDs are new values by design, never real ones.",
+            *notes,
+        ]
     ctx = ReportContext(
         real_X=real_X,
         real_y=real_y,
@@ -196,8 +210,8 @@ def build_report(
         privacy=privacy,
         before=before,
         after=_after_counts(before, synth_y, after_counts),
-        numeric=list(split_columns(real_X, categorical_features)[0]),
-        categorical_features=categorical_features,
+        numeric=list(split_columns(real_X, categorical)[0]),
+        categorical_features=categorical,
         metrics=metrics,
         image_grids=image_grids,
         random_state=random_state,

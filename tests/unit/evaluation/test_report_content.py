@@ -244,3 +244,43 @@ def test_markdown_escapes_labels_and_column_names(tmp_path):
 )
 def test_md_escape(text, expected):
     assert md_escape(text) == expected
+
+
+# ---------------------------------------------------------------------------- ID columns
+def test_id_columns_are_left_out_of_every_figure_and_named(tmp_path, monkeypatch):
+    """Generated IDs are new by design: no histogram, projection or missing-value row may
+    show the ID column, and the intro says it was left out."""
+    from genbalance.evaluation import report_sections
+
+    X, y = table(120, 0)
+    S, sy = table(90, 1)
+    X.insert(0, "customer_id", np.arange(10_000, 10_120))
+    S.insert(0, "customer_id", np.arange(50_000, 50_090))
+    X.loc[::7, "customer_id"] = np.nan  # read back from CSV: float with blanks, still an ID
+    drawn: list[list[str]] = []
+    real_marginals, real_projection = (
+        report_sections.marginals_figure,
+        report_sections.projection_figure,
+    )
+
+    def marginals(r, s, numeric, title):
+        drawn.append([*r.columns, *s.columns, *numeric])
+        return real_marginals(r, s, numeric, title)
+
+    def projection(real_X, real_y, synth_X, synth_y, *rest):
+        drawn.append([*real_X.columns, *synth_X.columns])
+        return real_projection(real_X, real_y, synth_X, synth_y, *rest)
+
+    monkeypatch.setattr(report_sections, "marginals_figure", marginals)
+    monkeypatch.setattr(report_sections, "projection_figure", projection)
+    build_report(tmp_path, X, y, S, sy, classifiers=FAST, detection=False)
+    assert len(drawn) == 3  # two classes' marginals and the projection
+    assert all("customer_id" not in cols and "amount" in cols for cols in drawn)
+    md = (tmp_path / "report.md").read_text()
+    name = md_escape("customer_id")
+    assert f"ID column(s) {name} left out of every figure and metric" in md
+    assert name not in md.split("left out of every figure and metric", 1)[1]
+    # id_columns=None compares them anyway (the user's choice)
+    drawn.clear()
+    build_report(tmp_path / "all", X, y, S, sy, classifiers=FAST, detection=False, id_columns=None)
+    assert all("customer_id" in cols for cols in drawn)
