@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from genbalance.training.optim import LR_SCHEDULES
 from genbalance.training.sources import SAMPLING
 from genbalance.utils import user_stacklevel
 
@@ -50,6 +51,7 @@ class TrainerConfig:
     health_check: bool = True  # after fit, store a mode-collapse report in history.health
     privacy: Any = None  # DPConfig | dict | None: DP-SGD on the parts that read real rows
     amp: bool | str = False  # bf16 autocast on CUDA ("bf16" or True); a no-op with a warning on CPU
+    lr_schedule: str = "constant"  # constant | cosine (annealed to 0 over the planned steps)
 
     def __post_init__(self) -> None:
         self._check_length()
@@ -80,6 +82,10 @@ class TrainerConfig:
             raise ValueError(f"rollback_lr_factor must be in (0, 1), got {self.rollback_lr_factor}")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}"
+            )
         if self.amp not in (False, True, "bf16"):
             raise ValueError(f"amp must be False, True or 'bf16', got {self.amp!r}")
         if self.privacy is not None:

@@ -35,7 +35,7 @@ from genbalance.training.guards import (
     record_health,
     weights_finite,
 )
-from genbalance.training.optim import fastest_updates
+from genbalance.training.optim import fastest_updates, lr_scale, scale_learning_rates
 from genbalance.training.snapshots import restore, restore_lowered, snapshot
 from genbalance.training.sources import (
     BatchSource,
@@ -109,10 +109,10 @@ class StepContext:
             norm = torch.nn.utils.clip_grad_norm_(params, clip)
         else:  # the norm only (the NaN check and the metric): no rescaling of every gradient
             norm = torch.nn.utils.get_total_norm([p.grad for p in params])
-        if not torch.isfinite(norm):
-            raise NonFiniteError(f"gradient norm of {name!r} is {norm.item()} at step {self.step}")
+        gnorm = float(norm)  # one conversion serves the check and the metric
+        if not math.isfinite(gnorm):
+            raise NonFiniteError(f"gradient norm of {name!r} is {gnorm} at step {self.step}")
         opt.step()
-        gnorm = float(norm)
         self.metrics[f"grad_norm_{name}"] = gnorm
         return gnorm
 
@@ -333,6 +333,8 @@ class Trainer:
         """One step; its metrics, or None when a NaN/inf was rolled back (see _roll_back)."""
         ctx = run.ctx
         ctx.step, ctx.progress, ctx.metrics = run.step, self._progress(run), {}
+        if self.config.lr_schedule != "constant":
+            scale_learning_rates(run.model, lr_scale(self.config.lr_schedule, ctx.progress))
         try:
             xb, yb = self._next_batch(ctx)
             with run.autocast:

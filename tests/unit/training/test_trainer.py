@@ -268,6 +268,40 @@ def test_rollbacks_lower_the_learning_rate_cumulatively():
     assert sum("restored last good state" in e for e in history.events) == 3
 
 
+class LrToy(Toy):
+    """Toy that records the learning rate each attempted step runs with."""
+
+    def train_step(self, x, y, ctx) -> dict[str, float]:
+        self.__dict__.setdefault("lrs", []).append(self.opt.param_groups[0]["lr"])
+        return super().train_step(x, y, ctx)
+
+
+def test_cosine_schedule_anneals_from_the_rate_to_zero():
+    X, y = imbalanced(100, 10)
+    model = LrToy(2, 2, lr=0.1)
+    Trainer(epochs=None, max_steps=8, batch_size=16, lr_schedule="cosine").fit(model, X, y)
+    expected = [0.1 * 0.5 * (1 + math.cos(math.pi * s / 8)) for s in range(8)]
+    assert model.lrs == pytest.approx(expected)
+    flat = LrToy(2, 2, lr=0.1)
+    Trainer(epochs=None, max_steps=8, batch_size=16).fit(flat, X, y)
+    assert flat.lrs == [0.1] * 8  # "constant", the default, leaves the family's rate alone
+    with pytest.raises(ValueError, match="lr_schedule must be one of constant, cosine"):
+        TrainerConfig(lr_schedule="linear")
+
+
+def test_rollbacks_under_a_schedule_keep_lowering_the_scheduled_rate():
+    """A rollback restores a snapshot's groups and halves the rate; the schedule must go on
+    from the halved rate, not from the family's original one."""
+    X, y = imbalanced(100, 10)
+    model = LrToy(2, 2, lr=0.1, nan_attempts=2)
+    cfg = {"epochs": None, "max_steps": 4, "batch_size": 16, "lr_schedule": "cosine"}
+    history = Trainer(**cfg).fit(model, X, y)
+    assert history.rollbacks == 2
+    scale = [0.5 * (1 + math.cos(math.pi * s / 4)) for s in range(4)]
+    # step 0 tried three times (full, halved, quartered), then steps 1-3 at a quarter
+    assert model.lrs == pytest.approx([0.1, 0.05, 0.025] + [0.025 * f for f in scale[1:]])
+
+
 def test_too_many_rollbacks_raise_a_clear_error_and_restore_the_weights():
     X, y = imbalanced(100, 10)
     model = Toy(2, 2, nan_attempts=100)
