@@ -65,6 +65,10 @@ class ImageOverSampler(GenerativeSamplerMixin, BaseEstimator):
         output is then flat as well.
     model_options, trainer_options : dict
         Passed to the family and to :class:`~genbalance.training.trainer.TrainerConfig`.
+    init : ImageSynthesizer, ImageOverSampler, path, WarmStart or None
+        Start from a fitted image model of the same family and image shape (or its model
+        file) and fine-tune it on ``X`` (e.g. pre-trained on every class, fine-tuned on the
+        rare ones; docs/transfer.md). ``synthesizer_.transfer_`` says what was reused.
 
     Attributes
     ----------
@@ -93,6 +97,7 @@ class ImageOverSampler(GenerativeSamplerMixin, BaseEstimator):
         trainer_options: dict | None = None,
         time_budget: float | None = None,
         progress: bool | str = "auto",
+        init: Any = None,
     ) -> None:
         self.model = model
         self.epochs = epochs
@@ -108,6 +113,7 @@ class ImageOverSampler(GenerativeSamplerMixin, BaseEstimator):
         self.trainer_options = trainer_options
         self.time_budget = time_budget
         self.progress = progress
+        self.init = init
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> None:
@@ -215,7 +221,7 @@ class ImageOverSampler(GenerativeSamplerMixin, BaseEstimator):
             time_budget=self.time_budget,
             progress=self.progress,
             snapshots=self._snapshots_factory((X, y)),
-        ).fit(X, y)
+        ).fit(X, y, init=self.init)
         if hasattr(self.synthesizer_, "sample_files_"):
             self.sample_files_ = self.synthesizer_.sample_files_
         self._filter_clf = None

@@ -26,6 +26,8 @@ from genbalance.synthesis.base import (
     resolve_epochs,
     steps_per_epoch,
 )
+from genbalance.synthesis.transfer import TransferPlan
+from genbalance.synthesis.transfer_images import as_image_warm_start, plan_image_transfer
 from genbalance.training.trainer import History, Trainer, TrainerConfig
 from genbalance.utils import resolve_progress, user_stacklevel
 
@@ -61,7 +63,8 @@ class ImageSynthesizer(BaseSynthesizer):
     Parameters are those of :class:`~genbalance.sampling.images.ImageOverSampler` that
     concern the model (family, epochs, seeds, options, budget, progress, snapshots).
     ``random_state``: None (fresh randomness), an int (same images on one machine) or a
-    numpy Generator.
+    numpy Generator. ``transfer_``: what a warm start (``fit(..., init=...)``) reused; None
+    without one.
     """
 
     NAME = "image synthesizer"
@@ -112,8 +115,20 @@ class ImageSynthesizer(BaseSynthesizer):
             options.setdefault("time_budget", self.time_budget)
         return TrainerConfig(epochs=None if epochs is None else int(epochs), **options)
 
-    def fit(self, images: np.ndarray, y: np.ndarray) -> ImageSynthesizer:
-        """Train on checked images ``(N, H, W[, C])`` and their labels (one per image)."""
+    def fit(self, images: np.ndarray, y: np.ndarray, *, init: Any = None) -> ImageSynthesizer:
+        """Train on checked images ``(N, H, W[, C])`` and their labels (one per image).
+
+        ``init``: start from another fitted image synthesizer of the same family and image
+        shape (or the path of its model file, or a ``WarmStart`` with a ``classes`` policy)
+        instead of random weights, e.g. pre-trained on every class and fine-tuned here on the
+        rare ones (head-to-tail transfer, docs/transfer.md). Its pixel encoding, family
+        settings (``model_options`` override them) and weights are reused; class embeddings
+        are copied by label where the label exists in both, and start fresh otherwise.
+        Training then runs the usual budget (``epochs``). ``transfer_`` says what was reused.
+        """
+        start = None
+        if init is not None:  # a bad file or another family is refused before any work
+            start = as_image_warm_start(init, lambda path: type(self).load(path)[0], self.model)
         seed = self.start_seeds()
         codes = self.set_classes(check_labels(y))
         if (self.class_counts_ < 2).any():
@@ -127,18 +142,31 @@ class ImageSynthesizer(BaseSynthesizer):
                 stacklevel=user_stacklevel(),
             )
         self.encoder_ = ImageEncoder(per_pixel_spans=False).fit(images)
+        plan = None
+        if start is not None:
+            plan = plan_image_transfer(start, self.encoder_, self.classes_)
+            self.encoder_ = plan.encoder  # the source's pixel encoding, this fit's convention
         data = self.encoder_.transform(images)
-        hyper = dict(MODEL_DEFAULTS.get(self.model, {}))
-        if self.model in CONV_MODELS:
-            hyper["image_shape"] = self.encoder_.image_shape
-        hyper.update(self.model_options)
-        self.model_ = self.build_model(self.encoder_.data_dim, self.encoder_.spans, hyper, seed)
+        self.model_ = self.build_model(
+            self.encoder_.data_dim, self.encoder_.spans, self._hyper(plan), seed
+        )
+        self.transfer_: dict[str, Any] | None = None if plan is None else plan.apply(self.model_)
         config = self.trainer_config(len(images))
         self.trainer_ = Trainer(config)
         self.trainer_.class_labels = self.known_classes()  # warnings name classes, not codes
         self._train(data, codes, config)
         self.training_data_ = (data.numpy(), codes)
         return self
+
+    def _hyper(self, plan: TransferPlan | None) -> dict[str, Any]:
+        """Family settings: the image shape and ``model_options`` over the per-family defaults,
+        or over the source's settings for a warm start (so that the copied weights fit)."""
+        options = dict(self.model_options)
+        if self.model in CONV_MODELS:
+            options = {"image_shape": self.encoder_.image_shape, **options}
+        if plan is not None:
+            return plan.model_settings(options)
+        return {**MODEL_DEFAULTS.get(self.model, {}), **options}
 
     def _train(self, data: torch.Tensor, codes: np.ndarray, config: TrainerConfig) -> None:
         per_epoch = steps_per_epoch(len(data), min(config.batch_size, max(2, len(data))))
@@ -224,6 +252,7 @@ class ImageSynthesizer(BaseSynthesizer):
             "encoder": self.encoder_.to_json(),
             "classes": self.known_classes(),
             "class_counts": self.class_counts_.tolist(),
+            "transfer": getattr(self, "transfer_", None),  # what a warm start reused
             "params": {
                 "model": self.model,
                 "random_state": self.random_state if isinstance(self.random_state, int) else None,
@@ -251,6 +280,8 @@ class ImageSynthesizer(BaseSynthesizer):
             self.classes_ = np.asarray(extra["classes"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{path}: malformed image model metadata ({exc})") from None
+        transfer = extra.get("transfer")  # files before warm starts of images lack it
+        self.transfer_ = transfer if isinstance(transfer, dict) else None
         counts = extra.get("class_counts")  # files before 0.3 did not store them
         self.class_counts_ = None if counts is None else np.asarray(counts, dtype=np.int64)
         check_parts_agree(path, self.encoder_.data_dim, model, len(self.classes_))

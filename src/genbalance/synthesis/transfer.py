@@ -55,6 +55,7 @@ __all__ = [
     "WarmStart",
     "as_warm_start",
     "check_family",
+    "map_classes",
     "plan_transfer",
     "warm_start_key",
 ]
@@ -190,7 +191,7 @@ class TransferPlan:
     """What a warm-started fit reuses: the encoder to train with, and for every encoded slot
     and class code of the target the source's slot / code it continues (-1: fresh)."""
 
-    encoder: TabularEncoder
+    encoder: Any  # a TabularEncoder for tables, the source's ImageEncoder for images
     slot_map: np.ndarray
     class_map: np.ndarray
     source_model: GenerativeModel
@@ -273,7 +274,7 @@ def plan_transfer(
         )
     final = TabularEncoder.from_json(tgt_json) if reused else encoder
     slot_map = _slot_map(final, src_enc, set(reused))
-    class_map, class_report = _class_map(start.classes, classes, source.classes_)
+    class_map, class_report = map_classes(start.classes, classes, source.classes_)
     report = {
         "source": {
             "family": source.model_.family,
@@ -364,10 +365,11 @@ def _slot_map(final: TabularEncoder, src: TabularEncoder, reused: set[str]) -> n
     return out
 
 
-def _class_map(
+def map_classes(
     policy: str | Mapping[Any, Any], target: np.ndarray, source: np.ndarray
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """For every target class code, the source's code it continues (-1: fresh), and a report."""
+    """For every target class code, the source's code it continues (-1: fresh), and a report
+    (``policy``: "match", "fresh" or ``{target label: source label}``; tables and images)."""
     tgt = [to_python_scalar(c) for c in target]
     src = [to_python_scalar(c) for c in source]
     at = {c: i for i, c in enumerate(src)}

@@ -15,6 +15,7 @@ from genbalance.models.base import GenerativeModel
 from genbalance.utils import user_stacklevel
 
 __all__ = [
+    "IMAGE_LAYOUT_FAMILIES",
     "LAYOUTS",
     "LAYOUT_FAMILIES",
     "SlotMaps",
@@ -235,10 +236,46 @@ def _diffusion_axes(model: GenerativeModel, tensors: dict[str, torch.Tensor]) ->
     return axes
 
 
+def _class_rows(tensors: dict[str, torch.Tensor], names: tuple[str, ...]) -> dict[str, dict]:
+    """Class embeddings (one row per class, plain or spectral-normed with its ``_u`` vector)."""
+    axes: dict[str, dict[int, tuple[str, ...]]] = {}
+    for base in names:
+        for name in (
+            f"{base}.weight",
+            f"{base}.parametrizations.weight.original",
+            f"{base}.parametrizations.weight.0._u",
+        ):
+            if name in tensors:
+                axes[name] = {0: ("y",)}
+    return axes
+
+
+def _dcgan_axes(model: GenerativeModel, tensors: dict[str, torch.Tensor]) -> dict[str, dict]:
+    # the generator's class embedding and the projection discriminator's one
+    return _class_rows(tensors, ("G.embed", "D.embed"))
+
+
+def _conv_vae_axes(model: GenerativeModel, tensors: dict[str, torch.Tensor]) -> dict[str, dict]:
+    # the class one-hot follows the image channels (encoder), the pooled features (encoder
+    # head) and the latent code (decoder input)
+    names = ("encoder.body.0.weight", "encoder.fc.0.weight", "decoder.net.project.0.weight")
+    return {n: {1: ("*", "y")} for n in names if n in tensors}
+
+
+def _pixelcnn_axes(model: GenerativeModel, tensors: dict[str, torch.Tensor]) -> dict[str, dict]:
+    # per-class channel biases and per-class pixel logits
+    return _class_rows(tensors, ("net.label", "net.pixel_bias"))
+
+
 LAYOUTS: dict[str, Callable[[GenerativeModel, dict[str, torch.Tensor]], dict[str, dict]]] = {
     "vae": _vae_axes,
     "gan": _gan_axes,
     "diffusion": _diffusion_axes,
+    "dcgan": _dcgan_axes,
+    "conv-vae": _conv_vae_axes,
+    "pixelcnn": _pixelcnn_axes,
 }
-#: families whose weights transfer across other columns, codecs and classes
-LAYOUT_FAMILIES = tuple(sorted(LAYOUTS))
+#: convolutional families: images only (their layouts map classes; pixels never move)
+IMAGE_LAYOUT_FAMILIES = ("conv-vae", "dcgan", "pixelcnn")
+#: families whose weights transfer across other columns, codecs and classes (tables)
+LAYOUT_FAMILIES = tuple(sorted(f for f in LAYOUTS if f not in IMAGE_LAYOUT_FAMILIES))
