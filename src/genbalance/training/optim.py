@@ -9,7 +9,13 @@ import torch
 
 from genbalance.models.base import GenerativeModel
 
-__all__ = ["LR_SCHEDULES", "fastest_updates", "lr_scale", "scale_learning_rates"]
+__all__ = [
+    "LR_SCHEDULES",
+    "fastest_updates",
+    "lr_scale",
+    "optimizer_step",
+    "scale_learning_rates",
+]
 
 #: "constant": the families' learning rates throughout; "cosine": annealed to zero along a
 #: half cosine over the planned steps (or the time budget), so the last steps average out the
@@ -48,3 +54,74 @@ def scale_learning_rates(model: GenerativeModel, scale: float) -> None:
         for group in opt.param_groups:
             base = group.setdefault("lr_base", group["lr"])
             group["lr"] = base * scale
+
+
+def _direct_fused_adam(opt: torch.optim.Optimizer) -> bool:
+    """Whether ``opt`` is a plain fused Adam that :func:`optimizer_step` may drive itself: no
+    option the kernel call below leaves out, no hooks, no gradient scaler, state created."""
+    if type(opt) is not torch.optim.Adam or not hasattr(torch, "_fused_adam_"):
+        return False
+    from torch.optim import optimizer as torch_optimizer
+
+    hooks = (
+        getattr(opt, "_optimizer_step_pre_hooks", True),
+        getattr(opt, "_optimizer_step_post_hooks", True),
+        getattr(torch_optimizer, "_global_optimizer_pre_hooks", True),
+        getattr(torch_optimizer, "_global_optimizer_post_hooks", True),
+    )
+    if any(hooks):  # a hook someone registered must run: let torch step
+        return False
+    if getattr(opt, "grad_scale", None) is not None or getattr(opt, "found_inf", None) is not None:
+        return False
+    for group in opt.param_groups:
+        plain = group.get("fused") and not any(
+            group.get(k)
+            for k in (
+                "amsgrad",
+                "maximize",
+                "capturable",
+                "differentiable",
+                "decoupled_weight_decay",
+            )
+        )
+        if not plain or torch.is_tensor(group["lr"]):
+            return False
+        if any(p.grad is not None and not opt.state.get(p) for p in group["params"]):
+            return False  # first step: torch creates the state
+    return True
+
+
+def optimizer_step(opt: torch.optim.Optimizer) -> None:
+    """``opt.step()``; for a plain fused Adam, the same kernel on the same tensors without
+    ``torch.optim``'s per-call machinery (profiler records, hook and capture checks, grouping
+    by device), which cost ~0.15 ms a step, a tenth of a small model's step on CPU. The
+    update is the one ``opt.step()`` makes, bit for bit (tested)."""
+    if not _direct_fused_adam(opt):
+        opt.step()
+        return
+    with torch.no_grad():
+        for group in opt.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            states = [opt.state[p] for p in params]
+            steps = [st["step"] for st in states]
+            torch._foreach_add_(steps, 1)
+            beta1, beta2 = group["betas"]
+            torch._fused_adam_(
+                params,
+                [p.grad for p in params],
+                [st["exp_avg"] for st in states],
+                [st["exp_avg_sq"] for st in states],
+                [],
+                steps,
+                amsgrad=False,
+                lr=group["lr"],
+                beta1=beta1,
+                beta2=beta2,
+                weight_decay=group["weight_decay"],
+                eps=group["eps"],
+                maximize=False,
+                grad_scale=None,
+                found_inf=None,
+            )

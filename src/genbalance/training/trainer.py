@@ -35,7 +35,12 @@ from genbalance.training.guards import (
     record_health,
     weights_finite,
 )
-from genbalance.training.optim import fastest_updates, lr_scale, scale_learning_rates
+from genbalance.training.optim import (
+    fastest_updates,
+    lr_scale,
+    optimizer_step,
+    scale_learning_rates,
+)
 from genbalance.training.snapshots import restore, restore_lowered, snapshot
 from genbalance.training.sources import (
     BatchSource,
@@ -46,6 +51,7 @@ from genbalance.training.sources import (
 )
 from genbalance.training.stabilizers import EMA
 from genbalance.training.state import History
+from genbalance.training.threads import training_threads
 
 __all__ = [
     "History",
@@ -77,6 +83,9 @@ class StepContext:
         self.progress = 0.0  # fraction done (of the planned steps or time budget), for annealing
         self.sample_weight: torch.Tensor | None = None
         self.metrics: dict[str, float] = {}
+        # no DP-SGD and no autocast: a family may compute its gradients in closed form and
+        # hand them over with apply_gradients (set by the trainer's set-up)
+        self.plain = False
 
     def generator_labels(self, y: torch.Tensor, weight: torch.Tensor | None):
         """Labels (and loss weights) for a generator update: ``y`` itself, except under
@@ -92,16 +101,34 @@ class StepContext:
 
     def update(self, name: str, loss: torch.Tensor, retain_graph: bool = False) -> float:
         """Backward, clip, check, step the optimiser ``name``; returns the gradient norm."""
-        dist = self._trainer.dist
-        if dist is None and not torch.isfinite(loss):  # distributed: NaN spreads, all ranks see it
-            raise NonFiniteError(f"loss of {name!r} is {loss.item()} at step {self.step}")
-        dp = self._trainer._dp
-        opt = (
-            dp.optimizers[name] if dp and name in dp.optimizers else self._model.optimizers()[name]
-        )
+        self._check_loss(name, loss)
+        opt = self._optimizer(name)
         opt.zero_grad(set_to_none=True)
         loss.backward(retain_graph=retain_graph)
+        return self._step(name, opt)
+
+    def apply_gradients(self, name: str, loss: torch.Tensor) -> float:
+        """Clip, check, step the optimiser ``name`` whose parameters' ``.grad`` the family set
+        itself (closed-form gradients of ``loss``, only where ``plain``); returns the
+        gradient norm."""
+        self._check_loss(name, loss)
+        return self._step(name, self._optimizer(name))
+
+    def _check_loss(self, name: str, loss: torch.Tensor) -> None:
+        if self._trainer.dist is None and not torch.isfinite(loss):  # distributed: NaN
+            # spreads through the all-reduce, so every rank sees it
+            raise NonFiniteError(f"loss of {name!r} is {loss.item()} at step {self.step}")
+
+    def _optimizer(self, name: str) -> torch.optim.Optimizer:
+        dp = self._trainer._dp
+        return (
+            dp.optimizers[name] if dp and name in dp.optimizers else self._model.optimizers()[name]
+        )
+
+    def _step(self, name: str, opt: torch.optim.Optimizer) -> float:
+        """Average over ranks, clip, check and take the step of gradients already in place."""
         params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
+        dist = self._trainer.dist
         if dist is not None:
             dist.all_reduce_grads(params)  # data-parallel: every rank steps on the mean gradient
         clip = self._trainer.config.grad_clip
@@ -112,7 +139,7 @@ class StepContext:
         gnorm = float(norm)  # one conversion serves the check and the metric
         if not math.isfinite(gnorm):
             raise NonFiniteError(f"gradient norm of {name!r} is {gnorm} at step {self.step}")
-        opt.step()
+        optimizer_step(opt)
         self.metrics[f"grad_norm_{name}"] = gnorm
         return gnorm
 
@@ -179,7 +206,8 @@ class Trainer:
         run = self._set_up(model, X, y)
         bar_cm = progress_bar(self.config.progress)
         private = self._dp if self._dp is not None else contextlib.nullcontext()
-        with torch.random.fork_rng(devices=[]), bar_cm as bar, private:
+        threads = training_threads(self.config.threads, model, self._batch_size, self._device)
+        with torch.random.fork_rng(devices=[]), bar_cm as bar, private, threads:
             if run.torch_rng is not None:
                 torch.set_rng_state(run.torch_rng)  # resume exactly where the checkpoint stopped
             else:
@@ -237,6 +265,7 @@ class Trainer:
         autocast = autocast_for(cfg.amp, self._device, history)
         t0 = time.perf_counter() - history.seconds
         ctx = StepContext(self, model)
+        ctx.plain = self._dp is None and isinstance(autocast, contextlib.nullcontext)
         fastest_updates(model, fused=cfg.privacy is None)
         snap = snapshot(model, self.emas)
         model.train(True)
