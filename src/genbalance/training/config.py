@@ -15,6 +15,7 @@ import torch
 
 from genbalance.training.optim import LR_SCHEDULES
 from genbalance.training.sources import SAMPLING
+from genbalance.training.threads import check_threads
 from genbalance.utils import user_stacklevel
 
 
@@ -52,6 +53,7 @@ class TrainerConfig:
     privacy: Any = None  # DPConfig | dict | None: DP-SGD on the parts that read real rows
     amp: bool | str = False  # bf16 autocast on CUDA ("bf16" or True); a no-op with a warning on CPU
     lr_schedule: str = "constant"  # constant | cosine (annealed to 0 over the planned steps)
+    threads: int | str | None = "auto"  # CPU threads: "auto" = 1 for a small model (threads.py)
 
     def __post_init__(self) -> None:
         self._check_length()
@@ -82,6 +84,7 @@ class TrainerConfig:
             raise ValueError(f"rollback_lr_factor must be in (0, 1), got {self.rollback_lr_factor}")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
+        check_threads(self.threads)
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(
                 f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}"

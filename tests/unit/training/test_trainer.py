@@ -443,3 +443,42 @@ def test_fit_stores_a_health_report_unless_switched_off():
     history.to_json()  # plain JSON values
     off = Trainer(epochs=None, max_steps=3, batch_size=16, health_check=False).fit(Toy(2, 2), X, y)
     assert off.health == {}
+
+
+# ---------------------------------------------------------------------- threads
+def test_small_models_train_on_one_thread_and_the_setting_is_restored(monkeypatch):
+    """threads='auto' runs a small step on one thread (no hand-offs, no contention with a
+    neighbouring fold); an int forces that many; torch's own setting comes back after."""
+    from genbalance.training import threads as thread_rules
+
+    X, y = imbalanced(100, 10)
+    seen: list[int] = []
+
+    class ThreadToy(Toy):
+        def train_step(self, x, y, ctx):
+            seen.append(torch.get_num_threads())
+            return super().train_step(x, y, ctx)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        Trainer(epochs=None, max_steps=2, batch_size=16).fit(ThreadToy(2, 2), X, y)
+        assert seen == [1, 1] and torch.get_num_threads() == 2
+        seen.clear()
+        Trainer(epochs=None, max_steps=2, batch_size=16, threads=None).fit(ThreadToy(2, 2), X, y)
+        assert seen == [2, 2]
+        seen.clear()
+        monkeypatch.setattr(thread_rules, "SMALL_STEP_FLOPS", 0.0)  # every step is "big"
+        Trainer(epochs=None, max_steps=2, batch_size=16).fit(ThreadToy(2, 2), X, y)
+        assert seen == [2, 2]
+        seen.clear()
+        Trainer(epochs=None, max_steps=2, batch_size=16, threads=1).fit(ThreadToy(2, 2), X, y)
+        assert seen == [1, 1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "many"])
+def test_bad_thread_settings_are_refused_by_name(bad):
+    with pytest.raises(ValueError, match="threads must be 'auto', None or an int >= 1"):
+        TrainerConfig(threads=bad)
