@@ -37,6 +37,7 @@ class StepContext(Protocol):
     progress: float  # fraction of the planned steps done, for annealing
     sample_weight: torch.Tensor | None
     metrics: dict[str, float]
+    plain: bool  # no DP-SGD, no autocast: closed-form gradients + apply_gradients are allowed
 
     def generator_labels(
         self, y: torch.Tensor, weight: torch.Tensor | None
@@ -50,6 +51,11 @@ class StepContext(Protocol):
 
     def update(self, name: str, loss: torch.Tensor, retain_graph: bool = False) -> float:
         """Backward, clip, check, step the optimiser ``name``; returns the gradient norm."""
+        ...
+
+    def apply_gradients(self, name: str, loss: torch.Tensor) -> float:
+        """Check ``loss``, then clip, check, step the optimiser ``name`` whose parameters'
+        ``.grad`` the family filled itself (the gradients of ``loss``); returns the norm."""
         ...
 
 

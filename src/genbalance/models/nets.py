@@ -115,6 +115,10 @@ class SpanActivation(nn.Module):
         self.register_buffer("soft_seg", segment[soft_pos], persistent=False)
         self.register_buffer("tanh_pos", torch.nonzero(kinds == 1).flatten(), persistent=False)
         self.register_buffer("sigmoid_pos", torch.nonzero(kinds == 2).flatten(), persistent=False)
+        # constant masks of the losses, made once instead of compared again every step
+        self.register_buffer("tanh_mask", kinds == 1, persistent=False)
+        self.register_buffer("scalar_mask", (kinds <= 1).float(), persistent=False)
+        self.register_buffer("sigmoid_mask", (kinds == 2).float(), persistent=False)
         self.n_groups = len(groups)
         self.dim = dim
 

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from genbalance.models.base import GenerativeModel
-from genbalance.models.nets import SpanActivation, norm_layer, one_hot
+from genbalance.models.nets import SpanActivation, norm_layer
+from genbalance.models.vae_grad import closed_form_step, supported
 
 DEFAULTS: dict[str, Any] = {
     "latent_dim": 32,
@@ -86,6 +87,8 @@ class VAE(GenerativeModel):
         self.activation = SpanActivation(self.spans)
         params = list(self.encoder.parameters()) + list(self.decoder.parameters())
         self.opt = torch.optim.Adam(params, lr=h["lr"], weight_decay=h["weight_decay"])
+        # Linear + ReLU stacks (norm="none", the default) train without autograd's graph
+        self._closed_form = supported(self.encoder, self.decoder)
 
     def parts(self) -> dict[str, nn.Module]:
         return {"encoder": self.encoder, "decoder": self.decoder, "activation": self.activation}
@@ -99,19 +102,25 @@ class VAE(GenerativeModel):
     def _cond(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if not self.hyper["conditional"]:
             return t
-        return torch.cat([t, one_hot(y, self.n_classes)], dim=1)
+        return torch.cat([t, self._class_rows(y)], dim=1)
+
+    def _class_rows(self, y: torch.Tensor) -> torch.Tensor:
+        """One-hot class rows by indexing an identity matrix: ``F.one_hot`` checks its range
+        with two reductions and a sync on every call, a noticeable share of a small step."""
+        eye = getattr(self, "_eye", None)
+        if eye is None or eye.device != y.device or eye.shape[0] != self.n_classes:
+            eye = self._eye = torch.eye(self.n_classes, device=y.device)
+        return eye[y.long()]
 
     def reconstruction_loss(self, raw: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Negative log-likelihood per row (up to constants), summed over spans."""
         act = self.activation
-        k = act.kinds
         sigma = self.hyper["scalar_sigma"]
-        scalar = (k == 0) | (k == 1)
-        pred = torch.where(k == 1, torch.tanh(raw), raw)
-        loss = (((pred - x) ** 2) / (2 * sigma**2) * scalar).sum(1)
+        pred = torch.where(act.tanh_mask, torch.tanh(raw), raw)
+        loss = ((pred - x).square() @ act.scalar_mask) * (0.5 / sigma**2)
         if act.sigmoid_pos.numel():  # Bernoulli columns; without any the term is exactly 0
             bce = F.binary_cross_entropy_with_logits(raw, x.clamp(0, 1), reduction="none")
-            loss = loss + (bce * (k == 2)).sum(1)
+            loss = loss + bce @ act.sigmoid_mask
         return loss + act.categorical_nll(raw, x)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -122,17 +131,27 @@ class VAE(GenerativeModel):
         return self.activation(self.decoder(self._cond(z, y)))
 
     def train_step(self, x, y, ctx) -> dict[str, float]:
-        mu, logvar = self.encode(x, y)
-        eps = torch.randn(mu.shape, generator=ctx.generator).to(mu.device)
-        z = mu + eps * torch.exp(0.5 * logvar)
-        raw = self.decoder(self._cond(z, y))
-        rec = self.reconstruction_loss(raw, x)
-        kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
+        cond = self._class_rows(y) if self.hyper["conditional"] else None
         w = ctx.sample_weight
-        per_row = rec + self.hyper["beta"] * kl
-        loss = per_row.mean() if w is None else (per_row * w).sum() / w.sum()
-        ctx.update("vae", loss)
-        return {"loss": loss.item(), "loss_rec": rec.mean().item(), "loss_kl": kl.mean().item()}
+        if ctx.plain and self._closed_form:  # same loss, gradients written out (vae_grad.py)
+            eps = torch.randn((x.shape[0], self.hyper["latent_dim"]), generator=ctx.generator)
+            parts = closed_form_step(self, x, cond, eps.to(x.device), w)
+            ctx.apply_gradients("vae", parts.loss)
+            loss, rec_mean, kl_mean = parts
+        else:
+            mu, logvar = self.encoder(x if cond is None else torch.cat([x, cond], dim=1))
+            eps = torch.randn(mu.shape, generator=ctx.generator).to(mu.device)
+            z = torch.addcmul(mu, eps, torch.exp(0.5 * logvar))
+            raw = self.decoder(z if cond is None else torch.cat([z, cond], dim=1))
+            rec = self.reconstruction_loss(raw, x)
+            kl = -0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(1)
+            per_row = rec + self.hyper["beta"] * kl
+            loss = per_row.mean() if w is None else (per_row * w).sum() / w.sum()
+            ctx.update("vae", loss)
+            rec_mean, kl_mean = rec.detach().mean(), kl.detach().mean()
+        # one conversion for the three metrics: each .item() is a kernel and a sync
+        values = torch.stack([loss.detach(), rec_mean, kl_mean]).tolist()
+        return dict(zip(("loss", "loss_rec", "loss_kl"), values, strict=True))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,116 @@
+"""The VAE's closed-form gradients equal autograd's, and a plain fit takes that path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from genbalance import Synthesizer, models
+from genbalance.models.vae_grad import closed_form_step, supported
+from genbalance.spans import OutputSpan
+
+
+def _spans() -> list[OutputSpan]:
+    """Every kind of output the tabular encoder makes: a mode-normalised number (tanh scalar +
+    mode one-hot), a plain scalar, a Bernoulli indicator and a category set."""
+    return [
+        OutputSpan(1, "tanh"),
+        OutputSpan(3, "softmax"),
+        OutputSpan(1, "linear"),
+        OutputSpan(1, "sigmoid"),
+        OutputSpan(4, "softmax"),
+    ]
+
+
+def _batch(n: int, gen: torch.Generator) -> torch.Tensor:
+    x = torch.zeros(n, 10)
+    x[:, 0] = torch.rand(n, generator=gen) * 1.8 - 0.9
+    x[torch.arange(n), 1 + torch.randint(0, 3, (n,), generator=gen)] = 1.0
+    x[:, 4] = torch.randn(n, generator=gen)
+    x[:, 5] = (torch.rand(n, generator=gen) < 0.3).float()
+    x[torch.arange(n), 6 + torch.randint(0, 4, (n,), generator=gen)] = 1.0
+    return x
+
+
+def _autograd_grads(vae, x, cond, eps, weight):
+    inp = x if cond is None else torch.cat([x, cond], 1)
+    mu, logvar = vae.encoder(inp)
+    z = torch.addcmul(mu, eps, torch.exp(0.5 * logvar))
+    raw = vae.decoder(z if cond is None else torch.cat([z, cond], 1))
+    rec = vae.reconstruction_loss(raw, x)
+    kl = -0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(1)
+    per_row = rec + vae.hyper["beta"] * kl
+    loss = per_row.mean() if weight is None else (per_row * weight).sum() / weight.sum()
+    params = [*vae.encoder.parameters(), *vae.decoder.parameters()]
+    grads = torch.autograd.grad(loss, params)
+    return loss.detach(), rec.detach().mean(), kl.detach().mean(), grads, params
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"conditional": False},
+        {"beta": 0.3, "hidden": [16, 8, 12]},
+        {"weighted": True},
+        {"scale_logvar": 20.0},  # log-variances beyond the clamp: no gradient there
+    ],
+)
+def test_closed_form_gradients_equal_autograd(options):
+    options = dict(options)
+    weighted = options.pop("weighted", False)
+    scale = options.pop("scale_logvar", None)
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)  # the networks' initial weights
+    vae = models.get("vae")(10, 3, spans=_spans(), **{"hidden": [32, 32], **options})
+    if scale is not None:  # push some log-variances past -12 / 8
+        with torch.no_grad():
+            vae.encoder.logvar.weight.mul_(scale)
+            vae.encoder.logvar.bias.fill_(6.0)
+    n = 48
+    x = _batch(n, gen)
+    y = torch.randint(0, 3, (n,), generator=gen)
+    cond = vae._class_rows(y) if vae.hyper["conditional"] else None
+    eps = torch.randn(n, vae.hyper["latent_dim"], generator=gen)
+    weight = torch.rand(n, generator=gen) + 0.2 if weighted else None
+    loss, rec, kl, expected, params = _autograd_grads(vae, x, cond, eps, weight)
+    parts = closed_form_step(vae, x, cond, eps, weight)
+    torch.testing.assert_close(parts.loss, loss, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(parts.rec, rec, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(parts.kl, kl, rtol=1e-5, atol=1e-5)
+    for p, g in zip(params, expected, strict=True):  # float rounding, relative to the tensor
+        torch.testing.assert_close(p.grad, g, rtol=1e-4, atol=1e-5 * float(g.abs().max()) + 1e-7)
+
+
+def test_norm_layers_take_the_autograd_path():
+    plain = models.get("vae")(10, 2, spans=_spans())
+    assert supported(plain.encoder, plain.decoder)
+    for norm in ("batch", "layer"):
+        vae = models.get("vae")(10, 2, spans=_spans(), norm=norm)
+        assert not supported(vae.encoder, vae.decoder)
+
+
+def test_a_fit_trains_through_the_closed_form_and_matches_the_autograd_fit(monkeypatch):
+    """The default fit uses the closed form; forcing autograd gives nearly the same model."""
+    import genbalance.models.vae as vae_module
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.choice(list("xyz"), 300)})
+    y = np.r_[np.zeros(260, int), np.ones(40, int)]
+    calls = []
+    real = vae_module.closed_form_step
+    monkeypatch.setattr(vae_module, "closed_form_step", lambda *a: calls.append(1) or real(*a))
+    options = {"random_state": 0, "progress": False, "epochs": None}
+    fast = Synthesizer(trainer_options={"max_steps": 60}, **options).fit(X, y)
+    assert len(calls) == 60
+    monkeypatch.setattr(vae_module, "supported", lambda *a: False)
+    slow = Synthesizer(trainer_options={"max_steps": 60}, **options).fit(X, y)
+    assert len(calls) == 60  # not called again
+    last = [h["loss"] for h in fast.history_.steps[-10:]]
+    other = [h["loss"] for h in slow.history_.steps[-10:]]
+    assert np.allclose(last, other, rtol=1e-3)
+    pairs = zip(fast.model_.decoder.parameters(), slow.model_.decoder.parameters(), strict=True)
+    for a, b in pairs:
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
