@@ -65,7 +65,8 @@ def _relu_stack_backward(
     """Set the layers' gradients from the gradient at the stack's output; return the
     gradient at its input (None when not needed)."""
     for i in range(len(layers) - 1, -1, -1):
-        grad = grad * (outs[i + 1] > 0)
+        # ReLU's backward (zero where the output is): one kernel, where grad * (out > 0) is two
+        grad = torch.ops.aten.threshold_backward(grad, outs[i + 1], 0)
         layer = layers[i]
         layer.weight.grad = grad.t() @ outs[i]
         layer.bias.grad = grad.sum(0)

@@ -37,6 +37,7 @@ from genbalance.training.guards import (
 )
 from genbalance.training.optim import (
     fastest_updates,
+    gradient_norm,
     lr_scale,
     optimizer_step,
     scale_learning_rates,
@@ -135,7 +136,7 @@ class StepContext:
         if clip:
             norm = torch.nn.utils.clip_grad_norm_(params, clip)
         else:  # the norm only (the NaN check and the metric): no rescaling of every gradient
-            norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+            norm = gradient_norm([p.grad for p in params])
         gnorm = float(norm)  # one conversion serves the check and the metric
         if not math.isfinite(gnorm):
             raise NonFiniteError(f"gradient norm of {name!r} is {gnorm} at step {self.step}")

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from genbalance.training.optim import optimizer_step
+from genbalance.training.optim import gradient_norm, optimizer_step
 
 
 def _net_and_opt(fused: bool, **options) -> tuple[nn.Module, torch.optim.Adam]:
@@ -50,3 +50,12 @@ def test_other_optimisers_and_hooks_go_through_torch():
         net(torch.ones(2, 5)).sum().backward()
         optimizer_step(opt)
     assert calls == [1, 1, 1]
+
+
+def test_gradient_norm_is_the_global_l2_norm():
+    gen = torch.Generator().manual_seed(0)
+    grads = [torch.randn(7, 3, generator=gen), torch.randn(5, generator=gen)]
+    expected = torch.nn.utils.get_total_norm(grads)
+    torch.testing.assert_close(gradient_norm(grads), expected)
+    torch.testing.assert_close(gradient_norm([]), torch.zeros(()))
+    assert not torch.isfinite(gradient_norm([torch.tensor([float("nan")]), grads[1]]))
