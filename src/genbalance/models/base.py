@@ -66,6 +66,10 @@ class GenerativeModel(ABC):
     # generated rows the post-training mode-collapse check may draw in all; families that
     # sample sequentially (a network pass per pixel or column, Gibbs chains) ask for fewer
     health_rows: ClassVar[int] = 2048
+    #: the largest batch ``batch_size="auto"`` gives a table of this family: past it a step
+    #: costs in proportion to the batch while the quality stops improving (the VAE's 128 was
+    #: measured on the benchmark's development subset, docs/scale.md)
+    auto_batch_max: ClassVar[int] = 512
     # capabilities, declared rather than discovered with hasattr:
     # has_encoder -- ``encode(x, y) -> (mu, logvar)`` and ``decode(z, y)`` into a latent space
     # (latent-neighbour generation needs it); has_likelihood -- ``log_likelihood(x, y)`` exact

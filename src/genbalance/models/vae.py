@@ -64,6 +64,7 @@ class VAE(GenerativeModel):
     family = "vae"
     defaults = DEFAULTS
     display_name = "VAE"
+    auto_batch_max = 128  # as good on the dev subset as 512, and 2-4x cheaper on big tables
     has_encoder = True
     # DP-SGD (training/privacy.py): both networks read real rows, so both are private
     dp_parts: ClassVar[dict[str, tuple[str, ...]]] = {"vae": ("encoder", "decoder")}

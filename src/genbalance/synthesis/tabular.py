@@ -57,8 +57,10 @@ def auto_steps(n_rows: int) -> int:
     return int(np.clip(600 + 0.3 * n_rows, 800, 4000))
 
 
-def auto_batch_size(n_rows: int) -> int:
-    return int(np.clip(2 ** round(math.log2(max(n_rows, 1) / 4)), 64, 512))
+def auto_batch_size(n_rows: int, largest: int = 512) -> int:
+    """A quarter of the table, as a power of two between 64 and ``largest`` (the family's
+    ``auto_batch_max``)."""
+    return int(np.clip(2 ** round(math.log2(max(n_rows, 1) / 4)), 64, max(64, largest)))
 
 
 class Synthesizer(BaseSynthesizer):
@@ -143,7 +145,10 @@ class Synthesizer(BaseSynthesizer):
             raise ValueError(
                 f"unknown trainer_options {sorted(unknown)}; accepted: {sorted(_TRAINER_KEYS)}"
             )
-        batch = auto_batch_size(n_rows) if self.batch_size == "auto" else int(self.batch_size)
+        if self.batch_size == "auto":
+            batch = auto_batch_size(n_rows, models.get(self.model).auto_batch_max)
+        else:
+            batch = int(self.batch_size)
         epochs, max_steps = resolve_epochs(self.epochs, auto_steps(n_rows))
         options = {
             "epochs": epochs,
