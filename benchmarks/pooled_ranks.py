@@ -1,36 +1,71 @@
-"""Pooled seeds 0 and 1: one sampler's new cells against the stored baselines' cells.
+"""Pooled seeds: one sampler's new cells against the stored baselines' cells.
 
-``python benchmarks/pooled_ranks.py`` prints, per metric, the mean rank of every sampler over
-(dataset, seed) pairs, and the per-dataset win/tie/loss and Wilcoxon signed-rank p of the default
-(its cells from keel100-current and keel100-current-seed1) against ProWSyn, SMOTE and class
-weighting (their cells from the stored keel100 and keel100-seed1 runs). Written to
-benchmarks/results/keel100-current-seed1/pooled.md.
+``python benchmarks/pooled_ranks.py [--runs keel100-current,keel100-current-seed1] [--out F]``
+prints, per metric, the mean rank of every sampler over (dataset, seed) pairs, and the
+per-dataset win/tie/loss and Wilcoxon signed-rank p of the default (its gb-default cells from
+the given runs, any seeds) against ProWSyn, SMOTE and class weighting (their cells from the
+stored keel100 and keel100-seed1 runs, seeds 0 and 1). Only the seeds both sides have are
+pooled. ``--out`` also writes the lines as Markdown (e.g.
+benchmarks/results/keel100-current-seed1/pooled.md).
 """
 
+from __future__ import annotations
+
+import argparse
 from pathlib import Path
 
 import pandas as pd
 from scipy.stats import wilcoxon
 
 M = ["roc_auc", "f1", "gmean", "bal_acc"]
-base = ["none", "ros", "smote", "borderline", "adasyn", "polyfit", "prowsyn", "weighted"]
-R = str(Path(__file__).resolve().parent / "results") + "/"
-st = pd.concat([pd.read_csv(R + "keel100/cells.csv"), pd.read_csv(R + "keel100-seed1/cells.csv")])
-cur = pd.concat(
-    [
-        pd.read_csv(R + "keel100-current/cells.csv"),
-        pd.read_csv(R + "keel100-current-seed1/cells.csv"),
-    ]
-)
-st = st[st.sampler.isin(base)]
-t = pd.concat([st, cur]).groupby(["dataset", "seed", "sampler"])[M].mean().round(12).reset_index()
-for m in M:
-    w = t.pivot(index=["dataset", "seed"], columns="sampler", values=m)
-    r = w.rank(axis=1, ascending=False).mean().sort_values()
-    pd_ = w.groupby(level="dataset").mean()
-    d, ds, dw = (pd_["gb-default"] - pd_[b] for b in ("prowsyn", "smote", "weighted"))
-    line = f"{m}: ranks " + ", ".join(f"{k} {v:.2f}" for k, v in r.items())
-    for name, diff, fmt in (("ProWSyn", d, ".3f"), ("SMOTE", ds, ".2g"), ("weighted", dw, ".2g")):
-        wtl = f"{(diff > 0).sum()}/{(diff == 0).sum()}/{(diff < 0).sum()}"
-        line += f"; vs {name} {wtl} p {format(wilcoxon(diff[diff != 0]).pvalue, fmt)}"
-    print(line)
+BASE = ["none", "ros", "smote", "borderline", "adasyn", "polyfit", "prowsyn", "weighted"]
+R = Path(__file__).resolve().parent / "results"
+STORED = ("keel100", "keel100-seed1")
+
+
+def pooled_lines(runs: list[str]) -> list[str]:
+    stored = pd.concat([pd.read_csv(R / run / "cells.csv") for run in STORED])
+    cur = pd.concat([pd.read_csv(R / run / "cells.csv") for run in runs])
+    cur = cur[cur.sampler == "gb-default"]
+    stored = stored[stored.sampler.isin(BASE) & stored.seed.isin(cur.seed.unique())]
+    cur = cur[cur.seed.isin(stored.seed.unique())]
+    t = pd.concat([stored, cur]).groupby(["dataset", "seed", "sampler"])[M].mean()
+    t = t.round(12).reset_index()
+    lines = []
+    for m in M:
+        w = t.pivot(index=["dataset", "seed"], columns="sampler", values=m)
+        r = w.rank(axis=1, ascending=False).mean().sort_values()
+        per_dataset = w.groupby(level="dataset").mean()
+        line = f"{m}: ranks " + ", ".join(f"{k} {v:.2f}" for k, v in r.items())
+        for name, base, fmt in (
+            ("ProWSyn", "prowsyn", ".3f"),
+            ("SMOTE", "smote", ".2g"),
+            ("weighted", "weighted", ".2g"),
+        ):
+            diff = per_dataset["gb-default"] - per_dataset[base]
+            wtl = f"{(diff > 0).sum()}/{(diff == 0).sum()}/{(diff < 0).sum()}"
+            line += f"; vs {name} {wtl} p {format(wilcoxon(diff[diff != 0]).pvalue, fmt)}"
+        lines.append(line)
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", default="keel100-current,keel100-current-seed1")
+    parser.add_argument("--out", type=Path, default=None, help="also write Markdown here")
+    args = parser.parse_args()
+    runs = [r.strip() for r in args.runs.split(",") if r.strip()]
+    lines = pooled_lines(runs)
+    print("\n".join(lines))
+    if args.out is not None:
+        head = (
+            "# Pooled seeds: the default against the stored baselines\n\n"
+            "Per-(dataset, seed) ranks among 9 samplers (no CTGAN), averaged; per-dataset "
+            "win/tie/loss and Wilcoxon signed-rank p on the mean over the seeds. Cells: "
+            f"{', '.join(runs)} (gb-default), {', '.join(STORED)} (baselines).\n\n"
+        )
+        args.out.write_text(head + "".join(f"- {line}\n" for line in lines))
+
+
+if __name__ == "__main__":
+    main()
