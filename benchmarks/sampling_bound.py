@@ -1,0 +1,143 @@
+"""Sampling throughput of the VAE and GAN generators next to the matrix-multiply bound of their
+own layer sizes, per core.
+
+``python benchmarks/sampling_bound.py --out benchmarks/results/sampling`` fits each family
+briefly on the throughput benchmark's mixed table (benchmarks/throughput.py: 20 numeric
+columns, 10 categorical ones, one with 5,000 categories; the weights do not change the speed),
+then measures on one thread, in chunks of the synthesizer's sampling chunk:
+
+- **bound**: rows/s of the sampling network's matrix products alone (``addmm`` of each Linear
+  layer at its own sizes, nothing else): no generator of these sizes can run faster on this
+  core;
+- **generate**: rows/s of ``model.generate`` (the network, its activations, the noise and the
+  one-hot draws of the categorical outputs), in model space;
+- **sample**: rows/s of ``Synthesizer.sample`` (generate and decode to a DataFrame).
+
+The issue's target is generate at half the bound or more. Results: ``sampling.json`` and
+``summary.md`` (the load average written next to them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+FAMILIES = ("vae", "gan")
+
+
+def _best_rate(fn, rows: int, repeats: int = 5) -> float:
+    fn()  # warm
+    best = min(_seconds(fn) for _ in range(repeats))
+    return rows / best
+
+
+def _seconds(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def _linear_layers(module):
+    import torch
+
+    return [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+
+
+def bound_rate(synth, rows: int) -> tuple[float, float]:
+    """Rows/s of the sampling network's matrix products alone, and its flops a row."""
+    import torch
+
+    layers = [
+        lay for part in synth.model_.sampling_parts().values() for lay in _linear_layers(part)
+    ]
+    inputs = [torch.randn(rows, lay.in_features) for lay in layers]
+    flops = 2.0 * sum(lay.in_features * lay.out_features for lay in layers)
+
+    def products() -> None:
+        with torch.inference_mode():
+            for lay, x in zip(layers, inputs, strict=True):
+                torch.addmm(lay.bias, x, lay.weight.t())
+
+    return _best_rate(products, rows), flops
+
+
+def measure(family: str, table_rows: int, rows: int) -> dict[str, float]:
+    import numpy as np
+    import torch
+
+    from genbalance import Synthesizer
+    from genbalance.synthesis.base import SAMPLE_CHUNK_ROWS
+    from throughput import make_table
+
+    torch.set_num_threads(1)
+    frame = make_table(table_rows)
+    X, y = frame.drop(columns=["y"]), frame["y"]
+    synth = Synthesizer(
+        family, random_state=0, progress=False, epochs=None, trainer_options={"max_steps": 20}
+    ).fit(X, y)
+    chunk = min(SAMPLE_CHUNK_ROWS, rows)
+    bound, flops = bound_rate(synth, chunk)
+    codes = torch.as_tensor(np.resize(np.arange(len(synth.classes_)), chunk))
+    gen = torch.Generator().manual_seed(0)
+
+    def generate() -> None:
+        with torch.inference_mode():
+            synth.model_.generate(codes, gen)
+
+    return {
+        "encoded_dims": int(synth.model_.data_dim),
+        "flops_per_row": flops,
+        "bound_rows_s": bound,
+        "bound_gflops": bound * flops / 1e9,
+        "generate_rows_s": _best_rate(generate, chunk),
+        "sample_rows_s": _best_rate(lambda: synth.sample(rows), rows, repeats=3),
+    }
+
+
+def summary(results: dict[str, dict[str, float]], load: float) -> str:
+    lines = [
+        "# Sampling throughput against the matrix-multiply bound (one thread)",
+        "",
+        f"Throughput table of benchmarks/throughput.py; load average (1 min) {load:.2f}.",
+        "",
+        "| family | encoded dims | Mflop a row | bound rows/s | generate rows/s | of the bound |"
+        " sample + decode rows/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for fam, r in results.items():
+        lines.append(
+            f"| {fam} | {r['encoded_dims']} | {r['flops_per_row'] / 1e6:.2f} | "
+            f"{r['bound_rows_s']:,.0f} | {r['generate_rows_s']:,.0f} | "
+            f"{r['generate_rows_s'] / r['bound_rows_s']:.0%} | {r['sample_rows_s']:,.0f} |"
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--table-rows", type=int, default=20_000)
+    parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/sampling")
+    args = parser.parse_args()
+    results = {fam: measure(fam, args.table_rows, args.rows) for fam in FAMILIES}
+    load = os.getloadavg()[0]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "sampling.json").write_text(json.dumps({**results, "load": load}, indent=2))
+    text = summary(results, load)
+    (args.out / "summary.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
