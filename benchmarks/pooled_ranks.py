@@ -1,12 +1,12 @@
 """Pooled seeds: one sampler's new cells against the stored baselines' cells.
 
-``python benchmarks/pooled_ranks.py [--runs keel100-current,keel100-current-seed1] [--out F]``
-prints, per metric, the mean rank of every sampler over (dataset, seed) pairs, and the
-per-dataset win/tie/loss and Wilcoxon signed-rank p of the default (its gb-default cells from
-the given runs, any seeds) against ProWSyn, SMOTE and class weighting (their cells from the
-stored keel100 and keel100-seed1 runs, seeds 0 and 1). Only the seeds both sides have are
-pooled. ``--out`` also writes the lines as Markdown (e.g.
-benchmarks/results/keel100-current-seed1/pooled.md).
+``python benchmarks/pooled_ranks.py [--runs keel100-current,keel100-current-seed1]
+[--stored keel100,keel100-seed1] [--out F]`` prints, per metric, the mean rank of every
+sampler over (dataset, seed) pairs, and the per-dataset win/tie/loss and Wilcoxon signed-rank p
+of the default (its gb-default cells from ``--runs``, any seeds) against ProWSyn, SMOTE and
+class weighting (the baselines' cells from ``--stored``: by default the stored keel100 and
+keel100-seed1 runs, seeds 0 and 1). Only the seeds both sides have are pooled. ``--out``
+also writes the lines as Markdown (e.g. benchmarks/results/keel100-current-seed1/pooled.md).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from scipy.stats import wilcoxon
 M = ["roc_auc", "f1", "gmean", "bal_acc"]
 BASE = ["none", "ros", "smote", "borderline", "adasyn", "polyfit", "prowsyn", "weighted"]
 R = Path(__file__).resolve().parent / "results"
-STORED = ("keel100", "keel100-seed1")
+STORED = "keel100,keel100-seed1"
 
 
-def pooled_lines(runs: list[str]) -> list[str]:
-    stored = pd.concat([pd.read_csv(R / run / "cells.csv") for run in STORED])
+def pooled_lines(runs: list[str], stored_runs: list[str]) -> list[str]:
+    stored = pd.concat([pd.read_csv(R / run / "cells.csv") for run in stored_runs])
     cur = pd.concat([pd.read_csv(R / run / "cells.csv") for run in runs])
     cur = cur[cur.sampler == "gb-default"]
     stored = stored[stored.sampler.isin(BASE) & stored.seed.isin(cur.seed.unique())]
@@ -52,17 +52,19 @@ def pooled_lines(runs: list[str]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default="keel100-current,keel100-current-seed1")
+    parser.add_argument("--stored", default=STORED, help="runs holding the baselines' cells")
     parser.add_argument("--out", type=Path, default=None, help="also write Markdown here")
     args = parser.parse_args()
     runs = [r.strip() for r in args.runs.split(",") if r.strip()]
-    lines = pooled_lines(runs)
+    stored = [r.strip() for r in args.stored.split(",") if r.strip()]
+    lines = pooled_lines(runs, stored)
     print("\n".join(lines))
     if args.out is not None:
         head = (
             "# Pooled seeds: the default against the stored baselines\n\n"
             "Per-(dataset, seed) ranks among 9 samplers (no CTGAN), averaged; per-dataset "
             "win/tie/loss and Wilcoxon signed-rank p on the mean over the seeds. Cells: "
-            f"{', '.join(runs)} (gb-default), {', '.join(STORED)} (baselines).\n\n"
+            f"{', '.join(runs)} (gb-default), {', '.join(stored)} (baselines).\n\n"
         )
         args.out.write_text(head + "".join(f"- {line}\n" for line in lines))
 
