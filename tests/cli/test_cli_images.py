@@ -249,3 +249,68 @@ def test_resample_json_and_counts_streams(folder, tmp_path) -> None:
     result = _resample(folder, tmp_path, "--force")  # the table on stdout, the message not
     assert result.exit_code == 0, result.output
     assert "class2" in result.stdout and "wrote" not in result.stdout
+
+
+def test_init_fine_tunes_a_trained_model_and_refuses_a_mismatch(folder, tmp_path) -> None:
+    """`--init` starts `images train` / `resample` from a model file of the same family and
+    image shape (head-to-tail: pre-train on every class, fine-tune on the rare ones); another
+    family, another shape or a table model is refused before any image is read."""
+    source = tmp_path / "all.safetensors"
+    result = runner.invoke(app, ["images", "train", str(folder), "-o", str(source), *FAST])
+    assert result.exit_code == 0, result.output
+    tail = tmp_path / "tail"
+    tail.mkdir()
+    for name in ("class1", "class2"):  # the rare classes only
+        (tail / name).symlink_to(folder / name, target_is_directory=True)
+    tuned = tmp_path / "tail.safetensors"
+    result = runner.invoke(
+        app, ["images", "train", str(tail), "-o", str(tuned), "--init", str(source), *FAST]
+    )
+    assert result.exit_code == 0, result.output
+    assert "started from" in result.output and "classes shared ['class1', 'class2']" in (
+        result.output.replace("\n", "")
+    )
+    from genbalance.sampling.images import ImageOverSampler
+
+    loaded = ImageOverSampler.load(tuned).synthesizer_
+    assert loaded.transfer_["classes"]["dropped"] == ["class0"]
+    out_npz = tmp_path / "bal.npz"
+    result = runner.invoke(
+        app,
+        ["images", "resample", str(folder), "-o", str(out_npz), "--init", str(source), *FAST],
+    )
+    assert result.exit_code == 0, result.output
+    assert "started from" in result.output and out_npz.exists()
+    # refusals: another family, another image shape, a table model, a missing file
+    other = runner.invoke(
+        app,
+        ["images", "train", str(folder), "-o", str(tmp_path / "x.st"), "--init", str(source)]
+        + ["--model", "conv-vae", *FAST],
+    )
+    assert other.exit_code == 2 and "dcgan" in other.output and "conv-vae" in other.output
+    big = _write_folder(tmp_path / "big", size=(10, 10))
+    shape = runner.invoke(
+        app,
+        ["images", "train", str(big), "-o", str(tmp_path / "y.st"), "--init", str(source)] + FAST,
+    )
+    assert shape.exit_code == 2 and "8x8" in shape.output and "10x10" in shape.output
+    missing = runner.invoke(
+        app,
+        ["images", "train", str(folder), "-o", str(tmp_path / "z.st"), "--init", "nope.st", *FAST],
+    )
+    assert missing.exit_code == 2 and "nope.st" in missing.output
+    import pandas as pd
+
+    from genbalance import Synthesizer
+
+    table_model = tmp_path / "table.safetensors"
+    frame = pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40.0) % 3})
+    Synthesizer(epochs=None, trainer_options={"max_steps": 2}, progress=False).fit(
+        frame, np.arange(40) % 2
+    ).save(table_model)
+    table = runner.invoke(
+        app,
+        ["images", "train", str(folder), "-o", str(tmp_path / "t.st"), "--init"]
+        + [str(table_model), *FAST],
+    )
+    assert table.exit_code == 2 and "not an image model file" in table.output.replace("\n", "")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from genbalance.cli.common import (
     DEFAULT_IMAGE_MODEL,
@@ -53,6 +54,14 @@ ModelOpt = Annotated[
     ),
 ]
 GridOpt = Annotated[Path | None, typer.Option(help="Also write a per-class sample grid PNG.")]
+ImageInitOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--init",
+        help="Start from this image model file (same family and image shape), e.g. one "
+        "trained on every class, and fine-tune it on these images (docs/transfer.md).",
+    ),
+]
 SampleDirOpt = Annotated[
     Path | None,
     typer.Option(help="Write a sample grid and loss curve here every --sample-every epochs."),
@@ -134,6 +143,30 @@ def _sampler(
     )
 
 
+def _warm_start(init: Path | None, model: str) -> Any:
+    """The ``--init`` model file as a checked warm start (a bad file, another family or a
+    table model is refused before any image is read), or None."""
+    if init is None:
+        return None
+    from genbalance.sampling.images import ImageOverSampler
+    from genbalance.synthesis.transfer_images import as_image_warm_start
+
+    return as_image_warm_start(init, lambda path: ImageOverSampler.load(path).synthesizer_, model)
+
+
+def _report_transfer(sampler: Any, init: Path | None) -> None:
+    """One stderr line: what the warm start reused."""
+    report = getattr(sampler.synthesizer_, "transfer_", None)
+    if init is None or not report:
+        return
+    classes = report["classes"]
+    err.print(
+        f"started from {escape(str(init))}: {report['weights']['share_copied']:.0%} of the "
+        f"weights copied; classes shared {escape(str(classes['shared'] or 'none'))}, new "
+        f"{escape(str(classes['new'] or 'none'))}"
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(images_app, name="images")
 
@@ -150,6 +183,7 @@ def train(
     sample_dir: SampleDirOpt = None,
     sample_every: EveryOpt = 10,
     channels: ChannelsOpt = None,
+    init: ImageInitOpt = None,
     seed: SeedOpt = 0,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
@@ -157,14 +191,16 @@ def train(
 ) -> None:
     """Train a class-conditional image model and save it."""
     refuse_overwrite(output, grid, force=force)
+    start = _warm_start(init, model)
     X, y = _load(source, labels, channels)
     counts = _counts(y)
     if not as_json:
         out.print(counts_table(f"{source}: {X.shape[1:]} images", counts, unit="images"))
-    sampler = _sampler(model, epochs, seed, sample_dir, sample_every, quiet)
+    sampler = _sampler(model, epochs, seed, sample_dir, sample_every, quiet, init=start)
     with warnings_to_stderr():
         sampler.fit(X, y)
     sampler.save(output, overwrite=force)
+    _report_transfer(sampler, init)
     if grid is not None:
         sampler.save_sample_grid(grid)
     hist = sampler.history_
@@ -222,6 +258,7 @@ def resample(
     sample_dir: SampleDirOpt = None,
     sample_every: EveryOpt = 10,
     channels: ChannelsOpt = None,
+    init: ImageInitOpt = None,
     seed: SeedOpt = 0,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
@@ -236,6 +273,7 @@ def resample(
 
     refuse_same_paths(output, source, labels)
     refuse_overwrite(output, grid, save_model, force=force)
+    start = _warm_start(init, model)
     X, y = _load(source, labels, channels)
     sampler = _sampler(
         model,
@@ -247,9 +285,11 @@ def resample(
         sampling_strategy=_int_keys(sampling_strategy),
         latent=latent,
         filter=filter,
+        init=start,
     )
     with warnings_to_stderr():
         X_res, y_res = sampler.fit_resample(X, y)
+    _report_transfer(sampler, init)
     if output.suffix.lower() == ".npz":
         save_npz(output, X_res, y_res, overwrite=force)
     else:
