@@ -38,6 +38,11 @@ def _mlp(n_in: int, hidden: list[int], norm: str) -> tuple[nn.Sequential, int]:
     return nn.Sequential(*layers), n_in
 
 
+def _joined(t: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+    """``t`` with the one-hot class rows ``cond`` appended (unchanged without them)."""
+    return t if cond is None else torch.cat([t, cond], dim=1)
+
+
 class _Encoder(nn.Module):
     def __init__(self, n_in: int, hidden: list[int], latent: int, norm: str) -> None:
         super().__init__()
@@ -103,7 +108,7 @@ class VAE(GenerativeModel):
     def _cond(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if not self.hyper["conditional"]:
             return t
-        return torch.cat([t, self._class_rows(y)], dim=1)
+        return _joined(t, self._class_rows(y))
 
     def _class_rows(self, y: torch.Tensor) -> torch.Tensor:
         """One-hot class rows by indexing an identity matrix: ``F.one_hot`` checks its range
@@ -140,10 +145,10 @@ class VAE(GenerativeModel):
             ctx.apply_gradients("vae", parts.loss)
             loss, rec_mean, kl_mean = parts
         else:
-            mu, logvar = self.encoder(x if cond is None else torch.cat([x, cond], dim=1))
+            mu, logvar = self.encoder(_joined(x, cond))
             eps = torch.randn(mu.shape, generator=ctx.generator).to(mu.device)
             z = torch.addcmul(mu, eps, torch.exp(0.5 * logvar))
-            raw = self.decoder(z if cond is None else torch.cat([z, cond], dim=1))
+            raw = self.decoder(_joined(z, cond))
             rec = self.reconstruction_loss(raw, x)
             kl = -0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(1)
             per_row = rec + self.hyper["beta"] * kl
