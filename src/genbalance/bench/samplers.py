@@ -166,6 +166,11 @@ class CTGANOverSampler:
 
 
 def _parse_value(text: str) -> Any:
+    """A spec value: bool, None, int, float, ``[a;b;...]`` (a list, e.g. layer widths) or
+    the string itself."""
+    if text.startswith("[") and text.endswith("]"):
+        inner = text[1:-1].strip()
+        return [_parse_value(v.strip()) for v in inner.split(";")] if inner else []
     low = text.lower()
     if low in ("true", "false"):
         return low == "true"
@@ -189,7 +194,8 @@ def parse_gb_spec(spec: str) -> dict[str, Any]:
     ``gb-default`` -> library defaults; ``gb-gan``, ``gb-vae``, ``gb-made``, ``gb-rbm``,
     ``gb-diffusion`` -> that family at its defaults;
     ``gb:<family>,key=value,...`` -> that family and options (ints, floats, bools, None,
-    strings); ``a.b=v`` puts ``b=v`` into the dict option ``a`` (e.g. ``model_options``).
+    lists as ``[a;b]``, strings); ``a.b=v`` puts ``b=v`` into the dict option ``a`` (e.g.
+    ``model_options``).
     """
     if spec == "gb-default":
         return {}

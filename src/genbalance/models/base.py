@@ -70,6 +70,8 @@ class GenerativeModel(ABC):
     #: costs in proportion to the batch while the quality stops improving (the VAE's 128 was
     #: measured on the benchmark's development subset, docs/scale.md)
     auto_batch_max: ClassVar[int] = 512
+    #: the family's share of the automatic step budget of a table (``epochs="auto"``)
+    auto_step_share: ClassVar[float] = 1.0
     # capabilities, declared rather than discovered with hasattr:
     # has_encoder -- ``encode(x, y) -> (mu, logvar)`` and ``decode(z, y)`` into a latent space
     # (latent-neighbour generation needs it); has_likelihood -- ``log_likelihood(x, y)`` exact
@@ -101,6 +103,11 @@ class GenerativeModel(ABC):
         self.hyper = self.validate_hyper(hyper)
         self.device = torch.device("cpu")
         self.build()
+
+    @classmethod
+    def can_encode(cls, options: dict[str, Any]) -> bool:
+        """Whether a model built with these settings (``model_options``) has ``encode``."""
+        return cls.has_encoder
 
     # ----------------------------------------------------------------- to implement
     @classmethod
@@ -145,6 +152,11 @@ class GenerativeModel(ABC):
         """Samples in encoded space, one per label in ``y`` (no gradients)."""
 
     # ----------------------------------------------------------------- shared behaviour
+    def after_training(self, generator: torch.Generator) -> None:
+        """Work done once, when training has ended and the sampling weights (EMA, if on) are
+        in place, e.g. fitting a network to the final generator. Default: nothing."""
+        return None
+
     def sampling_parts(self) -> dict[str, nn.Module]:
         """Modules used by ``generate``; EMA (if on) keeps a shadow of these."""
         return self.parts()

@@ -4,7 +4,17 @@ judges (row, class) pairs. Losses, architecture presets and stabilisers are hype
 Architecture presets:
 - ``mlp-classic``: G z -> 128 -> 128 -> 1024 -> out, D in -> 1024 -> 128 -> 1, each hidden
   layer Dense + BatchNorm + LeakyReLU(0.2) (the classic MLP GAN);
-- ``mlp-residual``: CTGAN-style residual generator and a dropout discriminator, for tables.
+- ``mlp-residual``: CTGAN-style residual generator and a dropout discriminator, for tables;
+  128 units a layer (256 cost twice as much and was not better on the benchmark's development
+  subset, docs/gan-tables.md).
+
+Latent encoder (``encoder=True``, the default): a small network ``E(x, y) -> z`` learns to
+invert the generator on its own samples (``E(G(z, y), y) ~ z``, the latent regression of
+BicycleGAN's cLR branch and of iGAN's learned inversion). It is fitted once training has ended
+(``after_training``: ``e_steps`` steps on fresh batches from the final, EMA, generator), so it
+inverts the generator that samples and costs no adversarial step. It gives the GAN the
+``encode``/``decode`` pair that latent-neighbour generation (SMOTE's idea on the learned
+manifold, ``generation="hybrid"``) needs; it never reads a real row.
 """
 
 from __future__ import annotations
@@ -60,6 +70,10 @@ DEFAULTS: dict[str, Any] = {
     "instance_noise": 0.0,
     "label_smoothing": 0.0,
     "gumbel_tau": 0.2,
+    "encoder": True,  # learn E(x, y) -> z on generated rows (latent-neighbour generation)
+    "e_hidden": [128, 128],
+    "e_steps": 200,
+    "e_batch": 128,
 }
 
 
@@ -130,10 +144,35 @@ class Discriminator(nn.Module):
         return self.head(self.body(h)).squeeze(1)
 
 
+class LatentEncoder(nn.Module):
+    """``E(x, y) -> z``: inverts the generator, trained on its samples only."""
+
+    def __init__(self, data_dim: int, n_classes: int, hidden: list[int], z_dim: int) -> None:
+        super().__init__()
+        self.n_classes = n_classes
+        layers: list[nn.Module] = []
+        width = data_dim + n_classes
+        for h in hidden:
+            layers.append(DenseBlock(width, h, "none", 0.2))
+            width = h
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(width, z_dim)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(torch.cat([x, one_hot(y, self.n_classes)], dim=1)))
+
+
 class GAN(GenerativeModel):
     family = "gan"
     defaults = DEFAULTS
     display_name = "GAN"
+    auto_batch_max = 128  # as the VAE: larger batches cost in proportion on big tables
+    has_encoder = True  # with encoder=False, encode() raises: see can_encode
+
+    @classmethod
+    def can_encode(cls, options: dict[str, Any]) -> bool:
+        return bool(options.get("encoder", DEFAULTS["encoder"]))
+
     # DP-SGD (training/privacy.py): only D reads real rows; G's updates are post-processing
     dp_parts: ClassVar[dict[str, tuple[str, ...]]] = {"D": ("D",)}
     dp_norm_setting: ClassVar[str] = "d_norm"
@@ -165,11 +204,17 @@ class GAN(GenerativeModel):
             )
             h["d_norm"] = "layer"
         if h["g_hidden"] is None:
-            h["g_hidden"] = [128, 128, 1024] if classic else [256, 256]
+            h["g_hidden"] = [128, 128, 1024] if classic else [128, 128]
         if h["d_hidden"] is None:
-            h["d_hidden"] = [1024, 128] if classic else [256, 256]
+            h["d_hidden"] = [1024, 128] if classic else [128, 128]
         h["betas"] = list(h["betas"])
         h["g_hidden"], h["d_hidden"] = list(h["g_hidden"]), list(h["d_hidden"])
+        h["encoder"] = bool(h["encoder"])
+        h["e_hidden"] = [int(v) for v in h["e_hidden"]]
+        for key in ("e_steps", "e_batch"):
+            if int(h[key]) < 1:
+                raise ValueError(f"{key} must be >= 1, got {h[key]}")
+            h[key] = int(h[key])
         return h
 
     def build(self) -> None:
@@ -200,14 +245,28 @@ class GAN(GenerativeModel):
         self.opt_d = torch.optim.Adam(
             self.D.parameters(), lr=h["lr_d"], betas=betas, weight_decay=h["weight_decay"]
         )
+        self.E: LatentEncoder | None = None
+        if h["encoder"]:
+            self.E = LatentEncoder(self.data_dim, self.n_classes, h["e_hidden"], h["z_dim"])
+            self.opt_e = torch.optim.Adam(self.E.parameters(), lr=1e-3, fused=True)
 
     def parts(self) -> dict[str, nn.Module]:
-        return {"G": self.G, "D": self.D}
+        if self.E is None:
+            return {"G": self.G, "D": self.D}
+        return {"G": self.G, "D": self.D, "E": self.E}
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Model files written before the GAN had a latent encoder load without one."""
+        if self.E is not None and not any(k.startswith("E.") for k in tensors):
+            self.E = None
+            self.hyper["encoder"] = False
+        super().load_state_tensors(tensors)
 
     def sampling_parts(self) -> dict[str, nn.Module]:
         return {"G": self.G}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        # E's optimiser is not here: E is fitted after training (after_training)
         return {"G": self.opt_g, "D": self.opt_d}
 
     def _noise(self, n: int, generator) -> torch.Tensor:
@@ -238,6 +297,16 @@ class GAN(GenerativeModel):
             )
         return r1_penalty(critic, real.reshape(-1, pac * dim), packed_y)
 
+    def _judge(self, real, fake, y, plain: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """D's scores of the real and the generated batch. One pass over both when no layer
+        of D mixes rows (no BatchNorm, no minibatch-std) and no DP engine needs per-batch
+        calls: the same scores, one graph instead of two (a cheaper step)."""
+        h = self.hyper
+        if plain and h["d_norm"] != "batch" and not h["minibatch_std"]:
+            scores = self.D(torch.cat([real, fake]), torch.cat([y, y]))
+            return scores[: scores.shape[0] // 2], scores[scores.shape[0] // 2 :]
+        return self.D(real, y), self.D(fake, y)
+
     def train_step(self, x, y, ctx) -> dict[str, float]:
         h, gen = self.hyper, ctx.generator
         tau = h["gumbel_tau"]
@@ -253,11 +322,15 @@ class GAN(GenerativeModel):
             weight = None if ctx.sample_weight is None else ctx.sample_weight[:n]
             if weight is not None and pac > 1:
                 weight = weight.reshape(-1, pac).mean(1)
-            with torch.no_grad():
-                fake = self.G(self._noise(n, gen), y, tau=tau, generator=gen)
+            # the last critic step's fake batch also serves G's update (one G pass, not two)
+            # where G sees the same labels: not under DP (ctx.generator_labels)
+            reuse = ctx.plain and i == h["n_critic"] - 1
+            with torch.set_grad_enabled(reuse):
+                fake_g = self.G(self._noise(n, gen), y, tau=tau, generator=gen)
+            fake = fake_g.detach()
             real_in = self._with_noise(x, noise, gen)
             fake_in = self._with_noise(fake, noise, gen)
-            d_real, d_fake = self.D(real_in, y), self.D(fake_in, y)
+            d_real, d_fake = self._judge(real_in, fake_in, y, ctx.plain)
             loss_d = discriminator_loss(h["loss"], d_real, d_fake, h["label_smoothing"], weight)
             if h["penalty"] == "wgan":
                 gp = self._penalty("wgan", real_in, fake_in, y, gen)
@@ -267,8 +340,10 @@ class GAN(GenerativeModel):
                 loss_d = loss_d + 0.5 * h["penalty_weight"] * r1
             ctx.update("D", loss_d)
         # under privacy: uniform labels, never the real batch's (ctx.generator_labels)
-        y, weight = ctx.generator_labels(y, weight)
-        fake = self.G(self._noise(y.shape[0], gen), y, tau=tau, generator=gen)
+        if not reuse:
+            y, weight = ctx.generator_labels(y, weight)
+            fake_g = self.G(self._noise(y.shape[0], gen), y, tau=tau, generator=gen)
+        fake = fake_g
         loss_g = generator_loss(h["loss"], self.D(self._with_noise(fake, noise, gen), y), weight)
         ctx.update("G", loss_g)
         return {
@@ -277,6 +352,46 @@ class GAN(GenerativeModel):
             "d_real": d_real.mean().item(),
             "d_fake": d_fake.mean().item(),
         }
+
+    def after_training(self, generator: torch.Generator) -> None:
+        """Fit the latent encoder to the final generator: ``E(G(z, y), y) ~ z`` on fresh
+        generated batches, classes drawn uniformly. Generated rows only, so it is
+        post-processing of a private model too."""
+        if self.E is None:
+            return
+        h = self.hyper
+        was_training = self.G.training
+        self.G.eval()
+        self.E.train()
+        opt = self.opt_e
+        for _ in range(h["e_steps"]):
+            y = torch.randint(self.n_classes, (h["e_batch"],), generator=generator)
+            y = y.to(self.device)
+            z = self._noise(h["e_batch"], generator)
+            with torch.no_grad():
+                fake = self.G(z, y, tau=h["gumbel_tau"], generator=generator)
+            loss = (self.E(fake, y) - z).square().mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        self.E.eval()
+        self.G.train(was_training)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The latent code whose generated row is closest to ``x`` (the encoder's estimate),
+        and a zero log-variance (a point estimate, not a posterior)."""
+        if self.E is None:
+            raise TypeError("this GAN was trained with encoder=False: it has no encode()")
+        z = self.E(x, y.long())
+        return z, torch.zeros_like(z)
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The generator's mean output (category probabilities, no Gumbel noise) for ``z``."""
+        was_training = self.G.training
+        self.G.eval()  # BatchNorm's running statistics, as in generate()
+        out = self.G(z, y.long())
+        self.G.train(was_training)
+        return out
 
     @torch.no_grad()
     def generate(self, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -218,13 +218,14 @@ class GenerativeOverSampler(GenerativeSamplerMixin, BaseOverSampler):
     def _fit_resample(self, X: pd.DataFrame, y: np.ndarray):
         family = models.get(self.model)  # clear error for an unknown family before any work
         gen = self.generation
+        encodes = family.can_encode(self.model_options or {})
         if gen == "auto":  # the tuned default where the family allows it, plain sampling otherwise
-            usable = family.has_encoder and self.privacy is None
-            gen = "hybrid" if usable else "sample"
-        if gen != "sample" and not family.has_encoder:
+            gen = "hybrid" if encodes and self.privacy is None else "sample"
+        if gen != "sample" and not encodes:
             raise ValueError(
                 f"generation={gen!r} interpolates in a learned latent space and needs "
-                f"a family with an encoder (e.g. 'vae'); {self.model!r} has none. "
+                f"a family with an encoder (e.g. 'vae', or 'gan' with encoder=True); "
+                f"{self.model!r} has none with these model_options. "
                 "Use generation='sample' with this family."
             )
         if self.privacy is not None and (self.filter != "none" or gen != "sample"):
@@ -387,6 +388,8 @@ class GANOverSampler(GenerativeOverSampler):
         preset: str | None = None,
         filter: str = "none",  # noqa: A002
         k_neighbors: int = 5,
+        generation: str = "auto",
+        interpolation_share: float = 0.5,
         model_options: dict | None = None,
         trainer_options: dict | None = None,
         encoder_options: dict | None = None,
@@ -405,6 +408,8 @@ class GANOverSampler(GenerativeOverSampler):
             preset=preset,
             filter=filter,
             k_neighbors=k_neighbors,
+            generation=generation,
+            interpolation_share=interpolation_share,
             model_options=model_options,
             trainer_options=trainer_options,
             encoder_options=encoder_options,

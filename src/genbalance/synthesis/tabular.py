@@ -48,13 +48,14 @@ DEFAULT_MODEL = "vae"  # the family tuned on the benchmark; the same default on 
 _TRAINER_KEYS = set(TrainerConfig.__dataclass_fields__)
 
 
-def auto_steps(n_rows: int) -> int:
+def auto_steps(n_rows: int, share: float = 1.0) -> int:
     """Optimiser steps for a table of ``n_rows`` rows when ``epochs='auto'``.
 
     Small tables need a floor of steps to learn anything; large ones need far fewer passes.
-    Tuned on the development subset of the benchmark (see docs/benchmark.md).
+    Tuned on the development subset of the benchmark (see docs/benchmark.md). ``share``: the
+    family's ``auto_step_share`` of that budget (a family whose step costs more may need fewer).
     """
-    return int(np.clip(600 + 0.3 * n_rows, 800, 4000))
+    return max(1, int(np.clip(600 + 0.3 * n_rows, 800, 4000) * share))
 
 
 def auto_batch_size(n_rows: int, largest: int = 512) -> int:
@@ -145,11 +146,12 @@ class Synthesizer(BaseSynthesizer):
             raise ValueError(
                 f"unknown trainer_options {sorted(unknown)}; accepted: {sorted(_TRAINER_KEYS)}"
             )
+        family = models.get(self.model)
         if self.batch_size == "auto":
-            batch = auto_batch_size(n_rows, models.get(self.model).auto_batch_max)
+            batch = auto_batch_size(n_rows, family.auto_batch_max)
         else:
             batch = int(self.batch_size)
-        epochs, max_steps = resolve_epochs(self.epochs, auto_steps(n_rows))
+        epochs, max_steps = resolve_epochs(self.epochs, auto_steps(n_rows, family.auto_step_share))
         options = {
             "epochs": epochs,
             **({"max_steps": max_steps} if max_steps is not None else {}),
@@ -391,7 +393,7 @@ class Synthesizer(BaseSynthesizer):
         ``k_neighbors`` nearest neighbours *in latent space* and decoded. ``keep_detail``: move
         the real row by the decoder's displacement between the two latent points instead, so
         the decoder's reconstruction bias cancels and the new row keeps the real row's detail.
-        Needs a family with an encoder (``model_.has_encoder``).
+        Needs a model with an encoder (``model_.can_encode``).
         """
         self.require_fitted()
         if self.records_ is not None:
@@ -403,7 +405,7 @@ class Synthesizer(BaseSynthesizer):
                 keep_detail=keep_detail,
                 random_state=random_state,
             )
-        if not self.model_.has_encoder:
+        if not self.model_.can_encode(self.model_.hyper):
             raise TypeError(f"model {self.model!r} has no encoder; sample_near needs one")
         seed = self.call_seed(random_state)
         code = int(self.label_codes([label])[0])

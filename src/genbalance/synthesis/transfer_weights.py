@@ -221,6 +221,9 @@ def _gan_axes(model: GenerativeModel, tensors: dict[str, torch.Tensor]) -> dict[
         packed = ("x", "y") * int(h.get("pac", 1)) + ("*",)
         axes[disc[0]] = {1: packed}
         axes[_companions(tensors, disc[0])[1]] = {0: packed}
+    enc = _linear_weights(tensors, "E.")
+    if enc:  # the latent encoder reads (slots, classes) like an unpacked D
+        axes[enc[0]] = {1: ("x", "y")}
     return axes
 
 

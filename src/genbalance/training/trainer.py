@@ -449,6 +449,8 @@ class Trainer:
         self._source = None
         for name, ema in self.emas.items():
             model.sampling_parts()[name].load_state_dict(ema.shadow.state_dict())
+        if run.step > run.start_step:
+            model.after_training(torch.Generator().manual_seed(run.seed + 1))
         history.seconds = time.perf_counter() - run.t0
         writer = self.dist is None or self.dist.is_writer
         if cfg.health_check and run.step > run.start_step and writer:

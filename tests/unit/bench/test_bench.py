@@ -219,6 +219,10 @@ def test_sampler_specs():
         "model": "vae",
         "trainer_options": {"lr": 1e-3, "batch_size": 64},
     }
+    assert parse_gb_spec("gb:gan,model_options.g_hidden=[128;128],model_options.d_hidden=[]") == {
+        "model": "gan",
+        "model_options": {"g_hidden": [128, 128], "d_hidden": []},
+    }
     assert split_samplers(["none,smote,gb:vae,epochs=5,generation=hybrid", "gb-gan"]) == [
         "none",
         "smote",

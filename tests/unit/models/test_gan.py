@@ -42,6 +42,7 @@ class StubContext:
         self.generator = torch.Generator().manual_seed(seed)
         self.progress, self.step, self.sample_weight, self.metrics = progress, 0, None, {}
         self.losses: dict[str, list[float]] = {}
+        self.plain = False  # as StepContext before the trainer sets it
 
     def update(self, name: str, loss: torch.Tensor, retain_graph: bool = False) -> float:
         self.losses.setdefault(name, []).append(loss.item())
@@ -191,7 +192,9 @@ def test_instance_noise_is_annealed_to_zero():
     model = gan(instance_noise=0.2)
     calls = record_inputs(model.D)
     Trainer(epochs=None, max_steps=20, batch_size=64, health_check=False).fit(model, x, y)
-    last_real = calls[-3]
+    # a real run scores real + fake in one D pass (no BatchNorm in D): real rows first
+    last_joint = calls[-2]
+    last_real = last_joint[: last_joint.shape[0] // 2]
     assert 0 < float(torch.cdist(last_real, x).min(1).values.max()) < 0.2 / 20 * 5
 
 
@@ -309,3 +312,48 @@ def test_device_auto_picks_cuda_only_when_available(monkeypatch):
     Trainer(epochs=None, max_steps=2, batch_size=32, health_check=False).fit(model, x, y)
     assert model.device == torch.device("cpu")
     assert all(p.device.type == "cpu" for p in model.G.parameters())
+
+
+# ====================================================================== one D pass, latent encoder
+def test_joint_d_pass_gives_the_scores_of_two_separate_passes():
+    """Without BatchNorm or minibatch-std in D, one pass over real + fake is the same as two."""
+    model = gan(data_dim=6, n_classes=3)
+    assert model.hyper["d_norm"] == "none"
+    g = torch.Generator().manual_seed(1)
+    real, fake = torch.rand(16, 6, generator=g), torch.rand(16, 6, generator=g)
+    y = torch.arange(16) % 3
+    model.D.eval()
+    joint = model._judge(real, fake, y, plain=True)
+    apart = model._judge(real, fake, y, plain=False)
+    for a, b in zip(joint, apart, strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_latent_encoder_inverts_the_trained_generator():
+    """After training, E(G(z, y), y) lands near z, far nearer than a random code does."""
+    X, y = blobs()
+    model = gan(e_steps=300)
+    Trainer(epochs=None, max_steps=200, batch_size=64, health_check=False).fit(model, X, y)
+    g = torch.Generator().manual_seed(5)
+    z = torch.randn(256, model.hyper["z_dim"], generator=g)
+    labels = torch.arange(256) % 2
+    with torch.no_grad():
+        z_hat, logvar = model.encode(model.decode(z, labels), labels)
+    assert torch.equal(logvar, torch.zeros_like(z_hat))
+    error = (z_hat - z).square().mean().item()
+    baseline = (z[torch.randperm(256, generator=g)] - z).square().mean().item()
+    assert error < 0.5 * baseline
+
+
+def test_gan_without_encoder_refuses_encode_and_old_files_load_without_one():
+    model = gan(encoder=False)
+    assert model.E is None and "E" not in model.parts()
+    with pytest.raises(TypeError, match="encoder=False"):
+        model.encode(torch.zeros(2, 2), torch.zeros(2, dtype=torch.long))
+    assert not models.get("gan").can_encode({"encoder": False})
+    assert models.get("gan").can_encode({})
+    # a file written before the encoder existed: G and D weights only
+    weights = model.state_tensors()
+    fresh = gan()
+    fresh.load_state_tensors(weights)
+    assert fresh.E is None and fresh.hyper["encoder"] is False

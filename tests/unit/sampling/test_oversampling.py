@@ -122,14 +122,22 @@ def test_latent_interpolation_rows_stay_with_their_class(generation):
 
 
 def test_auto_generation_resolves_per_family():
-    """'auto' is the tuned hybrid for families with an encoder, plain sampling otherwise."""
+    """'auto' is the tuned hybrid for families with an encoder (the VAE, the GAN with its
+    latent encoder), plain sampling otherwise (a GAN built without the encoder, MADE)."""
     X, y = mixed_frame()
     vae = fast(GenerativeOverSampler)
     vae.fit_resample(X, y)
     gan = fast(GANOverSampler)
     gan.fit_resample(X, y)
     assert (vae.model, vae.generation_) == ("vae", "hybrid")
-    assert gan.generation_ == "sample"
+    assert gan.generation_ == "hybrid"
+    bare = fast(GANOverSampler, model_options={"encoder": False})
+    bare.fit_resample(X, y)
+    assert bare.generation_ == "sample"
+    with pytest.raises(ValueError, match="encoder=True"):
+        fast(GANOverSampler, model_options={"encoder": False}, generation="hybrid").fit_resample(
+            X, y
+        )
 
 
 def test_hybrid_share_splits_rows_between_sampling_and_residual():
@@ -152,7 +160,7 @@ def test_hybrid_share_splits_rows_between_sampling_and_residual():
 def test_interpolation_needs_a_family_with_an_encoder():
     X, y = mixed_frame()
     with pytest.raises(ValueError, match="needs a family with an encoder"):
-        fast(GenerativeOverSampler, model="gan", generation="interpolate").fit_resample(X, y)
+        fast(GenerativeOverSampler, model="made", generation="interpolate").fit_resample(X, y)
 
 
 def test_pipeline_cross_validate():

@@ -105,9 +105,14 @@ def test_sample_near_stays_in_the_class_region(vae):
 
 def test_sample_near_needs_an_encoder():
     X, y = _table()
-    gan = Synthesizer("gan", epochs=1, random_state=0).fit(X, y)
+    made = Synthesizer("made", epochs=1, random_state=0).fit(X, y)
     with pytest.raises(TypeError, match="no encoder"):
-        gan.sample_near(X[y == "b"], "b", 5)
+        made.sample_near(X[y == "b"], "b", 5)
+    bare = Synthesizer("gan", model_options={"encoder": False}, epochs=1, random_state=0)
+    with pytest.raises(TypeError, match="no encoder"):
+        bare.fit(X, y).sample_near(X[y == "b"], "b", 5)
+    gan = Synthesizer("gan", epochs=1, random_state=0).fit(X, y)  # its latent encoder
+    assert len(gan.sample_near(X[y == "b"], "b", 5)) == 5
 
 
 def test_unknown_label_is_named(vae):

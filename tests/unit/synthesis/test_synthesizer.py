@@ -107,5 +107,6 @@ def test_auto_budget_grows_with_data_but_is_bounded():
     # each family caps the automatic batch: the VAE at 128 (measured on the dev subset)
     assert auto_batch_size(10**6, 128) == 128 and auto_batch_size(100, 128) == 64
     assert Synthesizer().trainer_config(100_000).batch_size == 128
-    assert Synthesizer("gan").trainer_config(100_000).batch_size == 512
+    assert Synthesizer("gan").trainer_config(100_000).batch_size == 128
+    assert Synthesizer("made").trainer_config(100_000).batch_size == 512
     assert Synthesizer(batch_size=300).trainer_config(100_000).batch_size == 300
