@@ -8,7 +8,8 @@ of every dataset: SMOTE (SMOTENC with nominal columns) fit_resample, genbalance'
 (``summary.md``: median and 95th percentile per fold, the ratios to SMOTE and to the classifier,
 the machine's load average next to the timings, and the one-off import cost of the first fit).
 Timings are wall-clock seconds measured in the same run, so ratios are comparable even on a
-shared machine; absolute numbers move with the load written next to them.
+shared machine; absolute numbers move with the load written next to them. ``--also gb-gan``
+times further genbalance samplers (bench spec strings) on the same folds, right after the default.
 """
 
 from __future__ import annotations
@@ -64,12 +65,16 @@ def timed(fn, *args):
     return out, time.perf_counter() - t
 
 
-def fold_row(name: str, fold: int, X: pd.DataFrame, y: pd.Series, seed: int) -> dict:
-    """One fold: SMOTE, the default oversampler, and the classifier on its output."""
+def fold_row(
+    name: str, fold: int, X: pd.DataFrame, y: pd.Series, seed: int, also: tuple[str, ...] = ()
+) -> dict:
+    """One fold: SMOTE, the default oversampler, the classifier on its output, then the
+    ``also`` samplers (genbalance spec strings)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     from genbalance import GenerativeOverSampler
     from genbalance.bench.encoding import OneHotMinMax
+    from genbalance.bench.samplers import parse_gb_spec
 
     _, smote_s = timed(smote_for(X, y, seed).fit_resample, X, y)
     sampler = GenerativeOverSampler(random_state=seed)
@@ -78,7 +83,7 @@ def fold_row(name: str, fold: int, X: pd.DataFrame, y: pd.Series, seed: int) -> 
     clf = HistGradientBoostingClassifier(random_state=seed)
     _, hgb_s = timed(clf.fit, features, np.asarray(y_res))
     steps = len(sampler.synthesizer_.history_.steps)
-    return {
+    row = {
         "dataset": name,
         "fold": fold,
         "rows": len(X),
@@ -88,9 +93,13 @@ def fold_row(name: str, fold: int, X: pd.DataFrame, y: pd.Series, seed: int) -> 
         "steps": steps,
         "load_1min": os.getloadavg()[0],
     }
+    for spec in also:
+        other = GenerativeOverSampler(**{**parse_gb_spec(spec), "random_state": seed})
+        _, row[f"{spec}_s"] = timed(other.fit_resample, X, y)
+    return row
 
 
-def run(datasets: list[str], folds: int, seed: int) -> pd.DataFrame:
+def run(datasets: list[str], folds: int, seed: int, also: tuple[str, ...] = ()) -> pd.DataFrame:
     from sklearn.model_selection import StratifiedKFold
 
     from genbalance.data.datasets import load_keel
@@ -102,7 +111,7 @@ def run(datasets: list[str], folds: int, seed: int) -> pd.DataFrame:
         for fold, (train, _) in enumerate(split):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                rows.append(fold_row(name, fold, X.iloc[train], y.iloc[train], seed))
+                rows.append(fold_row(name, fold, X.iloc[train], y.iloc[train], seed, also))
             print(f"{name} fold {fold}: {rows[-1]['gb_default_s']:.2f} s", file=sys.stderr)
     return pd.DataFrame(rows)
 
@@ -132,6 +141,21 @@ def summary(cells: pd.DataFrame, once: dict[str, float], note: str) -> str:
         f"{once['first_fit_s']:.2f} s (torch's lazy imports).",
         "",
     ]
+    others = [c for c in cells.columns if c.endswith("_s") and c.startswith("gb")]
+    others = [c for c in others if c != "gb_default_s"]
+    if others:
+        lines += [
+            "| other sampler, seconds per fold | median | 95th percentile | median ratio to "
+            "the default |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for col in others:
+            ratio = (cells[col] / cells.gb_default_s).median()
+            lines.append(
+                f"| `{col[:-2]}` | {cells[col].median():.2f} | {cells[col].quantile(0.95):.2f} "
+                f"| {ratio:.2f}x |"
+            )
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -144,11 +168,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--note", default="", help="what changed, written in the summary")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/speed")
+    parser.add_argument(
+        "--also", action="append", default=[], help="another sampler spec to time, e.g. gb-gan"
+    )
     args = parser.parse_args()
     names = {"dev": list(DEV_SUBSET), "all": keel_names()}.get(args.datasets)
     names = names or [n.strip() for n in args.datasets.split(",") if n.strip()]
     once = first_fit_cost()
-    cells = run(names, args.folds, args.seed)
+    cells = run(names, args.folds, args.seed, tuple(args.also))
     args.out.mkdir(parents=True, exist_ok=True)
     cells.to_csv(args.out / "cells.csv", index=False)
     text = summary(cells, once, args.note or "genbalance default")
