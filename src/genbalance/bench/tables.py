@@ -32,6 +32,7 @@ BASELINE_ORDER = [
     "polyfit",
     "prowsyn",
     "ctgan",
+    "forestdiffusion",
 ]
 # the sampler whose claims the significance section tests against every baseline
 REFERENCE = "gb-default"

@@ -32,8 +32,8 @@ def run(
             "--samplers",
             "-s",
             help="none, weighted, ros, smote, borderline, adasyn, polyfit, prowsyn, ctgan, "
-            "gb-default, gb-gan, gb-vae, gb-made, gb-rbm, gb-diffusion, gb:<family>,key=value,... "
-            "(comma lists; repeatable).",
+            "forestdiffusion, gb-default, gb-gan, gb-vae, gb-made, gb-rbm, gb-diffusion, "
+            "gb:<family>,key=value,... (comma lists; repeatable).",
         ),
     ] = ["none,smote"],  # noqa: B006
     name: RunOpt = "default",
