@@ -44,6 +44,7 @@ def pooled_lines(
     lines = []
     for m in M:
         w = t.pivot(index=["dataset", "seed"], columns="sampler", values=m)
+        w = w[w[focal].notna()]  # only the (dataset, seed) pairs the focal sampler ran
         r = w.rank(axis=1, ascending=False).mean().sort_values()
         per_dataset = w.groupby(level="dataset").mean()
         line = f"{m}: ranks " + ", ".join(f"{k} {v:.2f}" for k, v in r.items())
