@@ -70,8 +70,6 @@ class GenerativeModel(ABC):
     #: costs in proportion to the batch while the quality stops improving (the VAE's 128 was
     #: measured on the benchmark's development subset, docs/scale.md)
     auto_batch_max: ClassVar[int] = 512
-    #: the family's share of the automatic step budget of a table (``epochs="auto"``)
-    auto_step_share: ClassVar[float] = 1.0
     # capabilities, declared rather than discovered with hasattr:
     # has_encoder -- ``encode(x, y) -> (mu, logvar)`` and ``decode(z, y)`` into a latent space
     # (latent-neighbour generation needs it); has_likelihood -- ``log_likelihood(x, y)`` exact

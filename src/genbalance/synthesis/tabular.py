@@ -48,14 +48,14 @@ DEFAULT_MODEL = "vae"  # the family tuned on the benchmark; the same default on 
 _TRAINER_KEYS = set(TrainerConfig.__dataclass_fields__)
 
 
-def auto_steps(n_rows: int, share: float = 1.0) -> int:
+def auto_steps(n_rows: int) -> int:
     """Optimiser steps for a table of ``n_rows`` rows when ``epochs='auto'``.
 
     Small tables need a floor of steps to learn anything; large ones need far fewer passes.
-    Tuned on the development subset of the benchmark (see docs/benchmark.md). ``share``: the
-    family's ``auto_step_share`` of that budget (a family whose step costs more may need fewer).
+    Tuned on the development subset of the benchmark (see docs/benchmark.md); the GAN keeps
+    this budget too (300 steps cost it about a rank there, docs/gan-tables.md).
     """
-    return max(1, int(np.clip(600 + 0.3 * n_rows, 800, 4000) * share))
+    return int(np.clip(600 + 0.3 * n_rows, 800, 4000))
 
 
 def auto_batch_size(n_rows: int, largest: int = 512) -> int:
@@ -151,7 +151,7 @@ class Synthesizer(BaseSynthesizer):
             batch = auto_batch_size(n_rows, family.auto_batch_max)
         else:
             batch = int(self.batch_size)
-        epochs, max_steps = resolve_epochs(self.epochs, auto_steps(n_rows, family.auto_step_share))
+        epochs, max_steps = resolve_epochs(self.epochs, auto_steps(n_rows))
         options = {
             "epochs": epochs,
             **({"max_steps": max_steps} if max_steps is not None else {}),
