@@ -57,7 +57,9 @@ def test_import_genbalance_does_not_import_torch():
 
 
 def test_capabilities_are_declared():
-    assert models.get("vae").has_encoder and not models.get("gan").has_encoder
+    assert models.get("vae").has_encoder and not models.get("made").has_encoder
+    # the GAN's encoder is a setting: declared, and can_encode follows model_options
+    assert models.get("gan").has_encoder and not models.get("gan").can_encode({"encoder": False})
     assert models.get("made").has_likelihood and not models.get("vae").has_likelihood
     for name in models.available():
         family = models.get(name)
