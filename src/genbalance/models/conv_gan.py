@@ -26,6 +26,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from genbalance.models.base import GenerativeModel
 from genbalance.models.losses import discriminator_loss, generator_loss
+from genbalance.models.nets import evaluating
 
 AUG_OPS = ("translation", "cutout")
 
@@ -284,9 +285,6 @@ class ConvGAN(GenerativeModel):
 
     @torch.no_grad()
     def generate(self, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        was_training = self.G.training
-        self.G.eval()
         y = y.to(self.device)
-        out = self.G(self._noise(y.shape[0], generator), y).reshape(y.shape[0], -1)
-        self.G.train(was_training)
-        return out
+        with evaluating(self.G):
+            return self.G(self._noise(y.shape[0], generator), y).reshape(y.shape[0], -1)

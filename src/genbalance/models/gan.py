@@ -39,6 +39,7 @@ from genbalance.models.nets import (
     MinibatchStd,
     ResidualBlock,
     SpanActivation,
+    evaluating,
     linear,
     one_hot,
     pack,
@@ -343,8 +344,7 @@ class GAN(GenerativeModel):
         if not reuse:
             y, weight = ctx.generator_labels(y, weight)
             fake_g = self.G(self._noise(y.shape[0], gen), y, tau=tau, generator=gen)
-        fake = fake_g
-        loss_g = generator_loss(h["loss"], self.D(self._with_noise(fake, noise, gen), y), weight)
+        loss_g = generator_loss(h["loss"], self.D(self._with_noise(fake_g, noise, gen), y), weight)
         ctx.update("G", loss_g)
         return {
             "loss_d": loss_d.item(),
@@ -360,22 +360,19 @@ class GAN(GenerativeModel):
         if self.E is None:
             return
         h = self.hyper
-        was_training = self.G.training
-        self.G.eval()
         self.E.train()
-        opt = self.opt_e
-        for _ in range(h["e_steps"]):
-            y = torch.randint(self.n_classes, (h["e_batch"],), generator=generator)
-            y = y.to(self.device)
-            z = self._noise(h["e_batch"], generator)
-            with torch.no_grad():
-                fake = self.G(z, y, tau=h["gumbel_tau"], generator=generator)
-            loss = (self.E(fake, y) - z).square().mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        with evaluating(self.G):
+            for _ in range(h["e_steps"]):
+                y = torch.randint(self.n_classes, (h["e_batch"],), generator=generator)
+                y = y.to(self.device)
+                z = self._noise(h["e_batch"], generator)
+                with torch.no_grad():
+                    fake = self.G(z, y, tau=h["gumbel_tau"], generator=generator)
+                loss = (self.E(fake, y) - z).square().mean()
+                self.opt_e.zero_grad(set_to_none=True)
+                loss.backward()
+                self.opt_e.step()
         self.E.eval()
-        self.G.train(was_training)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The latent code whose generated row is closest to ``x`` (the encoder's estimate),
@@ -387,20 +384,14 @@ class GAN(GenerativeModel):
 
     def decode(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The generator's mean output (category probabilities, no Gumbel noise) for ``z``."""
-        was_training = self.G.training
-        self.G.eval()  # BatchNorm's running statistics, as in generate()
-        out = self.G(z, y.long())
-        self.G.train(was_training)
-        return out
+        with evaluating(self.G):  # BatchNorm's running statistics, as in generate()
+            return self.G(z, y.long())
 
     @torch.no_grad()
     def generate(self, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        was_training = self.G.training
-        self.G.eval()
         y = y.to(self.device)
         # Gumbel noise at sampling time draws categories from the generator's softmax
         # instead of always taking its argmax, which would shrink category diversity
         noise = self._noise(y.shape[0], generator)
-        out = self.G.sample(noise, y, generator)
-        self.G.train(was_training)
-        return out
+        with evaluating(self.G):
+            return self.G.sample(noise, y, generator)

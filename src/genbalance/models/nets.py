@@ -6,7 +6,8 @@ with a handful of tensor ops, never a Python loop over columns inside a training
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -229,3 +230,15 @@ def pack(x: torch.Tensor, pac: int) -> torch.Tensor:
 
 def one_hot(y: torch.Tensor, n_classes: int) -> torch.Tensor:
     return F.one_hot(y.long(), n_classes).float()
+
+
+@contextmanager
+def evaluating(module: nn.Module) -> Iterator[nn.Module]:
+    """``module`` in eval mode (BatchNorm on its running statistics, no dropout) for a block,
+    then back in the mode it was in."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
