@@ -109,6 +109,21 @@ class SmoteVariant:
         return X_res, np.where(y_res == 1, minority, majority).astype(np.asarray(y).dtype)
 
 
+def fill_to_largest(
+    X: pd.DataFrame, y: np.ndarray, rows_for: Callable[[Any, int], pd.DataFrame]
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """``X`` and ``y`` followed, for every class below the largest, by ``rows_for(cls, need)``
+    (exactly ``need`` new rows of that class): the baselines that generate whole classes."""
+    counts = pd.Series(y).value_counts()
+    pieces, labels = [X.reset_index(drop=True)], [y]
+    for cls, n in counts.items():
+        need = int(counts.max() - n)
+        if need > 0:
+            pieces.append(rows_for(cls, need))
+            labels.append(np.full(need, cls, dtype=y.dtype))
+    return pd.concat(pieces, ignore_index=True), np.concatenate(labels)
+
+
 class CTGANOverSampler:
     """CTGAN (the ``ctgan`` package) at its default settings, used as an oversampler.
 
@@ -139,12 +154,8 @@ class CTGANOverSampler:
         model = CTGAN()
         model.set_random_state(self.seed)
         model.fit(frame, discrete_columns=discrete)
-        counts = y.value_counts()
-        pieces, labels = [X.reset_index(drop=True)], [y_arr]
-        for cls, n in counts.items():
-            need = int(counts.max() - n)
-            if need <= 0:
-                continue
+
+        def rows_for(cls: Any, need: int) -> pd.DataFrame:
             got: list[pd.DataFrame] = []
             have = 0
             for _ in range(self.max_rounds):
@@ -161,9 +172,9 @@ class CTGANOverSampler:
                     f"CTGAN gave {have} of {need} rows of class {cls!r} in {self.max_rounds} rounds"
                 )
             rows = pd.concat(got, ignore_index=True).iloc[:need].drop(columns=[target])
-            pieces.append(rows.astype(X.dtypes.to_dict()))
-            labels.append(np.full(need, cls, dtype=y_arr.dtype))
-        return pd.concat(pieces, ignore_index=True), np.concatenate(labels)
+            return rows.astype(X.dtypes.to_dict())
+
+        return fill_to_largest(X, y_arr, rows_for)
 
 
 @lru_cache(maxsize=1)
@@ -230,16 +241,12 @@ class ForestDiffusionOverSampler:
     def fit_resample(self, X: pd.DataFrame, y):
         y_arr = np.asarray(y)
         X = X.reset_index(drop=True)
-        counts = pd.Series(y_arr).value_counts()
-        pieces, labels = [X], [y_arr]
-        for cls, n in counts.items():
-            need = int(counts.max() - n)
-            if need <= 0:
-                continue
+
+        def rows_for(cls: Any, need: int) -> pd.DataFrame:
             real = X[y_arr == cls].reset_index(drop=True)
-            pieces.append(self._generate(real, need, X, cls))
-            labels.append(np.full(need, cls, dtype=y_arr.dtype))
-        return pd.concat(pieces, ignore_index=True), np.concatenate(labels)
+            return self._generate(real, need, X, cls)
+
+        return fill_to_largest(X, y_arr, rows_for)
 
     def _generate(self, real: pd.DataFrame, need: int, X: pd.DataFrame, cls: Any) -> pd.DataFrame:
         nominal = set(nominal_columns(X))
