@@ -223,35 +223,32 @@ def _gen_models(
     return [m for m in out if m[0] in only]
 
 
+def _known_names(text: str, known: list[str], what: str, extra: str = "") -> list[str]:
+    """The names of a comma list, each one of ``known`` (a clear error naming the others)."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in known]
+    if bad or not names:
+        raise ValueError(
+            f"unknown {what} {', '.join(bad) or '(none given)'}; choose from "
+            f"{', '.join(known)}{extra}"
+        )
+    return list(dict.fromkeys(names))
+
+
 def parse_sets(text: str | None) -> list[str]:
     """``--sets``: a comma list of LOADERS' names or ``all``; None gives DEFAULT_SETS."""
     if text is None:
         return list(DEFAULT_SETS)
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if names == ["all"]:
+    if [n.strip() for n in text.split(",") if n.strip()] == ["all"]:
         return list(LOADERS)
-    bad = [n for n in names if n not in LOADERS]
-    if bad or not names:
-        raise ValueError(
-            f"unknown data set(s) {', '.join(bad) or '(none given)'}; "
-            f"choose from {', '.join(LOADERS)} or all"
-        )
-    return list(dict.fromkeys(names))
+    return _known_names(text, list(LOADERS), "data set(s)", " or all")
 
 
 def parse_models(text: str | None) -> list[str] | None:
     """``--models``: a comma list of generative families; None (all) when not given."""
     if text is None:
         return None
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    known = [m[0] for m in GEN_MODELS] + ["pixelcnn"]
-    bad = [n for n in names if n not in known]
-    if bad or not names:
-        raise ValueError(
-            f"unknown generative family {', '.join(bad) or '(none given)'}; choose from "
-            + ", ".join(known)
-        )
-    return names
+    return _known_names(text, [m[0] for m in GEN_MODELS] + ["pixelcnn"], "generative family")
 
 
 def merge_results(
