@@ -30,12 +30,15 @@ CPU-minutes, one thread); ``--sets mnist`` (or ``--sets all``) for MNIST; ``--mo
 to run only some generative families; ``--quick`` for a smoke run (written to
 results/images_quick). Writes results.csv, summary.md and grids/ under
 benchmarks/results/images/; the stored rows of data sets (and, with ``--models``, of families)
-not run are kept.
+not run are kept. Every row is also appended to ``partial.jsonl`` as it is scored, so a stopped
+run keeps what it finished: ``--resume`` (same ``--sets`` / ``--models``) reuses those rows and
+skips the families whose rows are all there; a run that ends merges them and removes the file.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 import warnings
@@ -211,6 +214,14 @@ def _record(ctx: dict, method: str, X_res, y_res, seconds: float, extra=None) ->
     return row
 
 
+#: the methods that add no generated images: name -> (X, y) -> resampled (X, y)
+BASELINES = {
+    "none": lambda X, y: (X, y),
+    "random-oversampling": lambda X, y: random_over(X, y, SEED),
+    "smote-pixels": lambda X, y: smote_pixels(X, y, SEED),
+}
+
+
 def _gen_models(
     only: list[str] | None = None, dataset: str | None = None
 ) -> list[tuple[str, int, dict, dict]]:
@@ -288,9 +299,54 @@ def merge_results(
     )
 
 
-def run(quick: bool, only: list[str] | None = None, sets: list[str] | None = None) -> pd.DataFrame:
+KEY = ("dataset", "ratio", "method")
+
+
+class Rows:
+    """The rows of one run, each appended to ``partial`` (JSON lines: rows have different
+    columns) as soon as it is scored, and
+    the rows a stopped run left there (``done``), keyed by data set, ratio and method."""
+
+    def __init__(self, partial: Path, resume: bool) -> None:
+        self.partial = partial
+        self.rows: list[dict] = []
+        self.done: dict[tuple, dict] = {}
+        if resume and partial.exists():
+            for line in partial.read_text().splitlines():
+                if line.strip():  # a line cut off by the stop is not valid JSON: dropped
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue
+                    self.done[tuple(str(row[k]) for k in KEY)] = row
+            # rewritten without the cut-off line, so the next row starts on a line of its own
+            partial.write_text("".join(json.dumps(r) + "\n" for r in self.done.values()))
+        elif partial.exists():
+            partial.unlink()  # a fresh run does not mix in an older run's rows
+        for row in self.done.values():
+            self.rows.append(row)
+
+    def has(self, ctx: dict, method: str) -> bool:
+        return (str(ctx["base"]["dataset"]), str(ctx["base"]["ratio"]), method) in self.done
+
+    def add(self, row: dict) -> None:
+        self.rows.append(row)
+        with self.partial.open("a") as fh:
+            fh.write(json.dumps(row, default=lambda v: v.item()) + "\n")
+
+    def frame(self) -> pd.DataFrame:
+        df = pd.DataFrame(self.rows)
+        return df.drop_duplicates(list(KEY), keep="last").reset_index(drop=True)
+
+
+def run(
+    quick: bool,
+    only: list[str] | None = None,
+    sets: list[str] | None = None,
+    store: Rows | None = None,
+) -> pd.DataFrame:
     (OUT / "grids").mkdir(parents=True, exist_ok=True)
-    rows = []
+    store = store or Rows(OUT / "partial.jsonl", resume=False)
     for ds in sets or DEFAULT_SETS:
         X, y = LOADERS[ds]()
         X_pool, y_pool, X_te, y_te = split(X, y, TEST_PER_CLASS[ds], SEED)
@@ -324,14 +380,15 @@ def run(quick: bool, only: list[str] | None = None, sets: list[str] | None = Non
                 "rare": rare,
                 "extractor": extractor,
             }
-            rows.append(_record(ctx, "none", X_tr, y_tr, 0.0))
-            t = time.perf_counter()
-            X_r, y_r = random_over(X_tr, y_tr, SEED)
-            rows.append(_record(ctx, "random-oversampling", X_r, y_r, time.perf_counter() - t))
-            t = time.perf_counter()
-            X_r, y_r = smote_pixels(X_tr, y_tr, SEED)
-            rows.append(_record(ctx, "smote-pixels", X_r, y_r, time.perf_counter() - t))
+            for name, baseline in BASELINES.items():
+                if not store.has(ctx, name):
+                    t = time.perf_counter()
+                    X_r, y_r = baseline(X_tr, y_tr)
+                    store.add(_record(ctx, name, X_r, y_r, time.perf_counter() - t))
             for fam, steps, mopts, topts in _gen_models(only, ds):
+                if all(store.has(ctx, fam + v[0]) for v in VARIANTS.get(fam, [("", {})])):
+                    print(f"  {fam}: rows kept from the stopped run (--resume)")
+                    continue
                 steps = 30 if quick else steps
                 epochs = max(1, round(steps * 64 / len(y_tr)))
                 sampler = ImageOverSampler(
@@ -360,10 +417,10 @@ def run(quick: bool, only: list[str] | None = None, sets: list[str] | None = Non
                         X_r, y_r = mixed_resample(sampler, X_tr, y_tr, mix, SEED)
                     extra = {"steps": len(sampler.history_.steps)}
                     seconds = fit_s + time.perf_counter() - t
-                    rows.append(_record(ctx, fam + suffix, X_r, y_r, seconds, extra))
+                    store.add(_record(ctx, fam + suffix, X_r, y_r, seconds, extra))
                     if suffix == "+posterior":
                         sampler.save_sample_grid(OUT / "grids" / f"{ds}_r{ratio}_{fam}{suffix}.png")
-    return pd.DataFrame(rows)
+    return store.frame()
 
 
 def summarise(df: pd.DataFrame) -> str:
@@ -418,6 +475,12 @@ def main() -> None:
         help=f"comma list of data sets ({', '.join(LOADERS)}) or 'all'; default "
         f"{','.join(DEFAULT_SETS)}. The stored rows of the other data sets are kept",
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse the rows a stopped run left in partial.jsonl (run with the same --sets and "
+        "--models); families whose rows are all there are not trained again",
+    )
     args = parser.parse_args()
     try:
         sets, only = parse_sets(args.sets), parse_models(args.models)
@@ -427,13 +490,15 @@ def main() -> None:
     if args.quick:
         OUT = OUT.parent / "images_quick"
     t0 = time.perf_counter()
+    store = Rows(OUT / "partial.jsonl", resume=args.resume)
     with threadpool_limits(1):
-        df = run(args.quick, only, sets)
+        df = run(args.quick, only, sets, store)
     stored = OUT / "results.csv"
     if stored.exists():
         df = merge_results(pd.read_csv(stored), df, sets, only)
     df.to_csv(OUT / "results.csv", index=False, float_format="%.4f")
     (OUT / "summary.md").write_text(summarise(df) + "\n")
+    store.partial.unlink(missing_ok=True)  # merged into results.csv
     print(summarise(df))
     print(f"total {time.perf_counter() - t0:.0f} s")
 

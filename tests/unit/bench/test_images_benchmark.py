@@ -75,3 +75,28 @@ def test_a_run_of_some_families_replaces_only_their_rows(benchmark_script) -> No
     assert list(mnist["method"]) == ["none", "dcgan", "gan"] * 2  # stored places kept
     assert list(mnist["balanced_accuracy"]) == [0.8, 0.8, 0.6] * 2
     assert (df[df["dataset"] == "digits"]["balanced_accuracy"] == 0.5).all()
+
+
+def test_rows_are_kept_as_scored_and_a_resumed_run_reuses_them(benchmark_script, tmp_path) -> None:
+    ib = benchmark_script("images")
+    partial = tmp_path / "partial.jsonl"
+    ctx = {"base": {"dataset": "mnist", "ratio": 10}}
+    first = ib.Rows(partial, resume=False)
+    first.add({"dataset": "mnist", "ratio": 10, "method": "none", "balanced_accuracy": 0.5})
+    first.add({"dataset": "mnist", "ratio": 10, "method": "dcgan", "balanced_accuracy": 0.6})
+    # the run stops here, in the middle of writing a third row: the two finished ones are on disk
+    with partial.open("a") as fh:
+        fh.write('{"dataset": "mnist", "ratio": 10, "meth')
+    again = ib.Rows(partial, resume=True)
+    assert again.has(ctx, "dcgan") and again.has(ctx, "none")
+    assert not again.has(ctx, "conv-vae") and not again.has(
+        {"base": {**ctx["base"], "ratio": 100}}, "none"
+    )
+    again.add({"dataset": "mnist", "ratio": 10, "method": "conv-vae", "balanced_accuracy": 0.7})
+    assert ib.Rows(partial, resume=True).has(ctx, "conv-vae")  # appended after the cut line
+    frame = again.frame()
+    assert list(frame["method"]) == ["none", "dcgan", "conv-vae"]
+    assert frame["balanced_accuracy"].tolist() == [0.5, 0.6, 0.7]
+    # a run without --resume starts clean
+    fresh = ib.Rows(partial, resume=False)
+    assert not partial.exists() and fresh.frame().empty
