@@ -207,15 +207,18 @@ class Trainer:
         run = self._set_up(model, X, y)
         bar_cm = progress_bar(self.config.progress)
         private = self._dp if self._dp is not None else contextlib.nullcontext()
-        threads = training_threads(self.config.threads, model, self._batch_size, self._device)
-        with torch.random.fork_rng(devices=[]), bar_cm as bar, private, threads:
-            if run.torch_rng is not None:
-                torch.set_rng_state(run.torch_rng)  # resume exactly where the checkpoint stopped
-            else:
-                torch.manual_seed(run.seed + 7919 * run.rank)
-            self._loop(run, bar)
-            self._end_loop(run)
-        return self._finish(run)
+        # the threads cover the post-training work too (EMA, a family's after_training fit,
+        # the health check): a small model's second thread next to a busy process made the
+        # GAN's 200-step encoder fit take ~40 s instead of ~1 s
+        with training_threads(self.config.threads, model, self._batch_size, self._device):
+            with torch.random.fork_rng(devices=[]), bar_cm as bar, private:
+                if run.torch_rng is not None:
+                    torch.set_rng_state(run.torch_rng)  # resume where the checkpoint stopped
+                else:
+                    torch.manual_seed(run.seed + 7919 * run.rank)
+                self._loop(run, bar)
+                self._end_loop(run)
+            return self._finish(run)
 
     # ------------------------------------------------------------------ set-up
     def _source_for(

@@ -448,7 +448,10 @@ def test_fit_stores_a_health_report_unless_switched_off():
 # ---------------------------------------------------------------------- threads
 def test_small_models_train_on_one_thread_and_the_setting_is_restored(monkeypatch):
     """threads='auto' runs a small step on one thread (no hand-offs, no contention with a
-    neighbouring fold); an int forces that many; torch's own setting comes back after."""
+    neighbouring fold); an int forces that many; torch's own setting comes back after. The
+    work after the loop (a family's after_training fit, e.g. the GAN's latent encoder; the
+    health check) runs under the same setting: a second thread there, next to a busy process,
+    made the GAN's README example ~4x slower."""
     from genbalance.training import threads as thread_rules
 
     X, y = imbalanced(100, 10)
@@ -459,21 +462,24 @@ def test_small_models_train_on_one_thread_and_the_setting_is_restored(monkeypatc
             seen.append(torch.get_num_threads())
             return super().train_step(x, y, ctx)
 
+        def after_training(self, generator):
+            seen.append(torch.get_num_threads())
+
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         Trainer(epochs=None, max_steps=2, batch_size=16).fit(ThreadToy(2, 2), X, y)
-        assert seen == [1, 1] and torch.get_num_threads() == 2
+        assert seen == [1, 1, 1] and torch.get_num_threads() == 2
         seen.clear()
         Trainer(epochs=None, max_steps=2, batch_size=16, threads=None).fit(ThreadToy(2, 2), X, y)
-        assert seen == [2, 2]
+        assert seen == [2, 2, 2]
         seen.clear()
         monkeypatch.setattr(thread_rules, "SMALL_STEP_FLOPS", 0.0)  # every step is "big"
         Trainer(epochs=None, max_steps=2, batch_size=16).fit(ThreadToy(2, 2), X, y)
-        assert seen == [2, 2]
+        assert seen == [2, 2, 2]
         seen.clear()
         Trainer(epochs=None, max_steps=2, batch_size=16, threads=1).fit(ThreadToy(2, 2), X, y)
-        assert seen == [1, 1] and torch.get_num_threads() == 2
+        assert seen == [1, 1, 1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
 
