@@ -12,6 +12,7 @@ from genbalance.models.base import GenerativeModel
 
 __all__ = [
     "LR_SCHEDULES",
+    "clear_gradients",
     "fastest_updates",
     "gradient_norm",
     "lr_scale",
@@ -135,6 +136,20 @@ def optimizer_step(opt: torch.optim.Optimizer) -> None:
                 grad_scale=None,
                 found_inf=None,
             )
+
+
+def clear_gradients(opt: torch.optim.Optimizer) -> None:
+    """``opt.zero_grad(set_to_none=True)``: every parameter's ``.grad`` set to None. For an
+    optimizer that keeps torch's own ``zero_grad`` this is the same loop without its profiler
+    record and dynamo wrapper (~0.1 ms a call, a few per cent of a small GAN's step); an
+    optimizer with its own ``zero_grad`` (e.g. one that also clears per-sample gradients)
+    runs that."""
+    if type(opt).zero_grad is not torch.optim.Optimizer.zero_grad:
+        opt.zero_grad(set_to_none=True)
+        return
+    for group in opt.param_groups:
+        for p in group["params"]:
+            p.grad = None
 
 
 def gradient_norm(grads: list[torch.Tensor]) -> torch.Tensor:

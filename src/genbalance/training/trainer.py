@@ -36,6 +36,7 @@ from genbalance.training.guards import (
     weights_finite,
 )
 from genbalance.training.optim import (
+    clear_gradients,
     fastest_updates,
     gradient_norm,
     lr_scale,
@@ -101,11 +102,20 @@ class StepContext:
         return self._trainer._next_batch(self)
 
     def update(self, name: str, loss: torch.Tensor, retain_graph: bool = False) -> float:
-        """Backward, clip, check, step the optimiser ``name``; returns the gradient norm."""
+        """Backward, clip, check, step the optimiser ``name``; returns the gradient norm.
+
+        Where ``plain`` (no DP engine hooked into the backward pass), the backward pass fills
+        only this optimiser's parameters: a GAN's generator loss then skips the
+        discriminator's weight gradients, which the next critic update would discard anyway.
+        """
         self._check_loss(name, loss)
         opt = self._optimizer(name)
-        opt.zero_grad(set_to_none=True)
-        loss.backward(retain_graph=retain_graph)
+        clear_gradients(opt)
+        if self.plain:
+            params = [p for g in opt.param_groups for p in g["params"] if p.requires_grad]
+            loss.backward(retain_graph=retain_graph, inputs=params)
+        else:
+            loss.backward(retain_graph=retain_graph)
         return self._step(name, opt)
 
     def apply_gradients(self, name: str, loss: torch.Tensor) -> float:

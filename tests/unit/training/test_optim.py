@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from genbalance.training.optim import gradient_norm, optimizer_step
+from genbalance.training.optim import clear_gradients, gradient_norm, optimizer_step
 
 
 def _net_and_opt(fused: bool, **options) -> tuple[nn.Module, torch.optim.Adam]:
@@ -59,3 +59,24 @@ def test_gradient_norm_is_the_global_l2_norm():
     torch.testing.assert_close(gradient_norm(grads), expected)
     torch.testing.assert_close(gradient_norm([]), torch.zeros(()))
     assert not torch.isfinite(gradient_norm([torch.tensor([float("nan")]), grads[1]]))
+
+
+def test_clear_gradients_is_zero_grad_set_to_none():
+    net = nn.Linear(3, 2)
+    opt = torch.optim.Adam(net.parameters())
+    net(torch.ones(4, 3)).sum().backward()
+    assert all(p.grad is not None for p in net.parameters())
+    clear_gradients(opt)
+    assert all(p.grad is None for p in net.parameters())
+
+    class OwnZeroGrad(torch.optim.SGD):
+        calls = 0
+
+        def zero_grad(self, set_to_none: bool = True) -> None:
+            type(self).calls += 1
+            super().zero_grad(set_to_none)
+
+    own = OwnZeroGrad(net.parameters(), lr=0.1)
+    net(torch.ones(4, 3)).sum().backward()
+    clear_gradients(own)  # an optimizer's own zero_grad is the one that runs
+    assert OwnZeroGrad.calls == 1 and all(p.grad is None for p in net.parameters())

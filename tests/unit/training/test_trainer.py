@@ -488,3 +488,39 @@ def test_small_models_train_on_one_thread_and_the_setting_is_restored(monkeypatc
 def test_bad_thread_settings_are_refused_by_name(bad):
     with pytest.raises(ValueError, match="threads must be 'auto', None or an int >= 1"):
         TrainerConfig(threads=bad)
+
+
+# ---------------------------------------------------------------------- update
+def test_an_update_fills_only_its_own_parameters_with_the_full_gradient():
+    """ctx.update("first", loss) on a loss that also flows through the second part's weights
+    (a GAN's generator loss through D): the first part's gradients are those of a full
+    backward pass, bit for bit, and the second part's are not computed (they would be
+    discarded by that part's next update)."""
+
+    class TwoParts(Toy):
+        def build(self) -> None:
+            super().build()
+            self.second = nn.Linear(self.data_dim, 1)
+            self.opt2 = torch.optim.SGD(self.second.parameters(), lr=0.1)
+            self.checked = 0
+
+        def parts(self):
+            return {"net": self.net, "second": self.second}
+
+        def optimizers(self):
+            return {"net": self.opt, "second": self.opt2}
+
+        def train_step(self, x, y, ctx):
+            loss = self.second(self.net(x)).square().mean()
+            full = torch.autograd.grad(loss, list(self.net.parameters()), retain_graph=True)
+            ctx.update("net", loss)
+            assert all(p.grad is None for p in self.second.parameters())
+            for p, g in zip(self.net.parameters(), full, strict=True):
+                assert torch.equal(p.grad, g)
+            self.checked += 1
+            return {"loss": loss.item()}
+
+    X, y = imbalanced(100, 10)
+    model = TwoParts(2, 2)
+    Trainer(epochs=None, max_steps=3, batch_size=16).fit(model, X, y)
+    assert model.checked == 3
