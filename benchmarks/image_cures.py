@@ -1,0 +1,466 @@
+"""GAN cures on long-tailed digits: the conditional DCGAN, one switch at a time (issue 19).
+
+The image half of ``docs/gan-cures.md`` (the ring of 8 Gaussians is ``gan_cures.py``). It trains
+the class-conditional DCGAN (family ``dcgan``) exactly as ``benchmarks/images.py`` does on
+scikit-learn's 8x8 digits made long-tailed at r = 100 and r = 10 (the same balanced held-out
+split, the same tails, 1,000 steps of 64, seed 0), under:
+
+- ``reference``: the images benchmark's setting (DiffAugment translation + cutout, EMA 0.99 of
+  G, class-balanced batches, hinge loss, spectral norm and projection D, Adam (0.0, 0.9), 2e-4);
+- each setting one switch away from it (:func:`settings`): against exploding gradients
+  (gradient clipping, Adam betas, two time-scale learning rates, two critic steps), against
+  mode collapse (DiffAugment off or one of its two operations, EMA off) and against imbalance
+  (natural or square-root class frequencies in the batches; natural batches with balanced loss
+  weights, one switch away from ``natural``).
+
+Every setting is checked (names and values) before any training: an unknown switch stops the
+run with the accepted names. Each fitted model fills every class up to the largest one
+(``sampling_strategy="auto"``) and is judged as ``images.py`` judges it (imported, not copied):
+balanced accuracy and minority recall (3 rarest classes) of a logistic regression on the
+rebalanced pixels, and FD / precision / recall / density / coverage of the added images of the
+rarest classes in the feature CNN's space. From the fit it records the health check's per-class
+diversity ratio of the 3 rarest classes (``history_.health``; None where a class has one real
+image), the classes it flagged as collapsed and whether its mode-collapse warning fired, the
+median and largest gradient norm of D and G (before clipping), D's mean loss over the last 10 %
+of steps, NaN rollbacks, fit seconds and the 1-minute load average after the fit.
+
+Run: ``OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/image_cures.py`` (about 3
+CPU-minutes per fit, one thread). ``--only NAME,...`` for some settings, ``--seeds 0,1`` for more
+generative seeds (the data stay seed 0's), ``--resume`` to keep the rows of a stopped run
+(``partial.jsonl``, one JSON line per finished row), ``--report`` to rewrite ``summary.md``
+from ``results.csv``, ``--quick`` for a smoke run (30 steps, written to
+``results/image-cures_quick``, not kept). Writes ``results.csv``, ``summary.md`` and sample
+grids under ``benchmarks/results/image-cures/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import os
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, NamedTuple
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy / torch start their pools
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.images import (  # noqa: E402
+    GEN_MODELS,
+    LOADERS,
+    N_RARE,
+    SEED,
+    TEST_PER_CLASS,
+    Rows,
+    _record,
+    split,
+)
+from benchmarks.transfer import markdown, run_info  # noqa: E402
+from genbalance.data.images import make_long_tailed  # noqa: E402
+from genbalance.evaluation.images import ImageFeatureExtractor  # noqa: E402
+from genbalance.models.conv_gan import DEFAULTS as DCGAN_DEFAULTS  # noqa: E402
+from genbalance.models.conv_gan import ConvGAN  # noqa: E402
+from genbalance.sampling.images import ImageOverSampler  # noqa: E402
+from genbalance.training.config import TrainerConfig  # noqa: E402
+
+FAMILY = "dcgan"
+DATASET = "digits"
+RATIOS = (100, 10)
+BATCH = 64
+#: the images benchmark's dcgan: training steps, model options, trainer options
+STEPS, MODEL, TRAINER = next(
+    (steps, dict(m), {"batch_size": BATCH, **t}) for f, steps, m, t in GEN_MODELS if f == FAMILY
+)
+QUICK_STEPS = 30
+FEATURE_EPOCHS = {False: 30, True: 3}  # the feature CNN's epochs (images.py's), by --quick
+CLIP = 1.0
+OUT = ROOT / "benchmarks" / "results" / "image-cures"
+QUICK_OUT = OUT.parent / "image-cures_quick"
+
+
+class Setting(NamedTuple):  # not a dataclass: tests load this script outside sys.modules
+    name: str
+    group: str
+    switch: str  # what was changed, in words
+    model: dict[str, Any] = {}  # over the reference's model_options (never mutated)
+    trainer: dict[str, Any] = {}  # over the reference's trainer_options
+    reference: str = "reference"  # the row its deltas are taken against
+
+
+def settings() -> list[Setting]:
+    """The reference and every setting one switch away from it (or from ``reference``)."""
+    grads = "against exploding gradients"
+    modes = "against mode collapse"
+    imb = "against imbalance"
+    natural = {"sampling": "natural"}
+    return [
+        Setting("reference", "reference", "as images.py: DiffAugment, EMA 0.99, balanced", {}),
+        Setting("grad-clip", grads, f"grad_clip={CLIP:g}", trainer={"grad_clip": CLIP}),
+        Setting("betas-0.5", grads, "Adam betas (0.5, 0.999)", {"betas": (0.5, 0.999)}),
+        Setting("ttur", grads, "lr_d 4e-4, lr_g 1e-4 (TTUR)", {"lr_d": 4e-4, "lr_g": 1e-4}),
+        Setting("n-critic-2", grads, "n_critic=2 (two D steps per G step)", {"n_critic": 2}),
+        Setting("no-augment", modes, "augment=False (no DiffAugment)", {"augment": False}),
+        Setting("translation-only", modes, "aug_policy=translation", {"aug_policy": "translation"}),
+        Setting("cutout-only", modes, "aug_policy=cutout", {"aug_policy": "cutout"}),
+        Setting("no-ema", modes, "ema=None (raw G weights)", trainer={"ema": None}),
+        Setting("natural", imb, "sampling=natural (class frequencies)", trainer=natural),
+        Setting("sqrt", imb, "sampling=sqrt (sqrt of frequencies)", trainer={"sampling": "sqrt"}),
+        Setting(
+            "natural+class-weight",
+            imb,
+            "natural batches + class_weight=balanced (loss weights)",
+            trainer={**natural, "class_weight": "balanced"},
+            reference="natural",
+        ),
+    ]  # fmt: skip
+
+
+# ====================================================================== checks
+def model_options(s: Setting) -> dict[str, Any]:
+    return {**MODEL, **s.model}
+
+
+def trainer_options(s: Setting) -> dict[str, Any]:
+    return {**TRAINER, **s.trainer}
+
+
+def check_setting(s: Setting) -> None:
+    """Refuse a switch the DCGAN or the trainer does not have, or a bad value, with the
+    accepted names (before any training)."""
+    unknown = set(s.model) - set(DCGAN_DEFAULTS)
+    if unknown:
+        raise ValueError(
+            f"setting {s.name!r}: unknown dcgan switch {sorted(unknown)}; "
+            f"accepted: {sorted(DCGAN_DEFAULTS)}"
+        )
+    fields = {f.name for f in dataclasses.fields(TrainerConfig)}
+    unknown = set(s.trainer) - fields
+    if unknown:
+        raise ValueError(
+            f"setting {s.name!r}: unknown trainer switch {sorted(unknown)}; "
+            f"accepted: {sorted(fields)}"
+        )
+    try:
+        ConvGAN.validate_hyper({"image_shape": [1, 8, 8], **model_options(s)})
+        TrainerConfig(epochs=1, **trainer_options(s))
+    except ValueError as exc:
+        raise ValueError(f"setting {s.name!r}: {exc}") from None
+
+
+def choose(only: str | None, all_settings: list[Setting] | None = None) -> list[Setting]:
+    """``--only``: the named settings in list order (all when None), each checked; an unknown
+    name fails with the known ones."""
+    pool = settings() if all_settings is None else all_settings
+    if only is not None:
+        names = [n.strip() for n in only.split(",") if n.strip()]
+        known = [s.name for s in pool]
+        bad = [n for n in names if n not in known]
+        if bad or not names:
+            raise ValueError(
+                f"unknown setting(s) {', '.join(bad) or '(none given)'}; "
+                f"choose from {', '.join(known)}"
+            )
+        pool = [s for s in pool if s.name in names]
+    for s in pool:
+        check_setting(s)
+    return pool
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``--seeds``: a comma list of non-negative ints."""
+    try:
+        seeds = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds must be a comma list of ints, got {text!r}") from None
+    if not seeds or min(seeds) < 0:
+        raise ValueError(f"--seeds must be a comma list of ints >= 0, got {text!r}")
+    return list(dict.fromkeys(seeds))
+
+
+def method_name(s: Setting, seed: int) -> str:
+    """The row's key in ``Rows`` (data set, ratio, method): the setting, and the seed if not 0."""
+    return s.name if seed == SEED else f"{s.name}@{seed}"
+
+
+# ====================================================================== one fit
+def health_columns(sampler: ImageOverSampler, rare: list[int], caught: list) -> dict[str, Any]:
+    """The health check's diversity ratio of each rare class (rarest first), the classes it
+    flagged, and whether the mode-collapse warning fired during the fit."""
+    health = sampler.history_.health or {}
+    per_class = health.get("per_class", {})
+    labels = [int(c) for c in sampler.classes_]
+    out: dict[str, Any] = {}
+    for i, c in enumerate(rare, 1):
+        ratio = per_class.get(str(labels.index(c)), {}).get("diversity_ratio")
+        out[f"div_rare{i}"] = np.nan if ratio is None else round(float(ratio), 4)
+    ratios = [v["diversity_ratio"] for v in per_class.values() if v.get("diversity_ratio")]
+    out["div_min_all"] = round(min(ratios), 4) if ratios else np.nan
+    flagged = [labels[c] for c in health.get("collapsed_classes", [])]
+    out["collapsed"] = " ".join(map(str, flagged))
+    out["collapse_warning"] = any("mode collapse" in str(w.message) for w in caught)
+    return out
+
+
+def training_columns(history) -> dict[str, Any]:
+    """Gradient norms (before clipping), D's end loss, steps and NaN rollbacks of a fit."""
+    steps = history.steps
+
+    def norms(key: str) -> list[float]:
+        return [s[key] for s in steps if key in s and math.isfinite(s[key])]
+
+    d, g = norms("grad_norm_D"), norms("grad_norm_G")
+    tail = steps[-max(1, len(steps) // 10) :]
+    return {
+        "steps": len(steps),
+        "grad_d_median": round(statistics.median(d), 4) if d else np.nan,
+        "grad_d_max": round(max(d), 4) if d else np.nan,
+        "grad_g_max": round(max(g), 4) if g else np.nan,
+        "loss_d_end": round(statistics.fmean(s["loss_d"] for s in tail), 4) if tail else np.nan,
+        "rollbacks": history.rollbacks,
+    }
+
+
+def fit_one(s: Setting, seed: int, steps: int, ctx: dict, data: tuple, grids: Path) -> dict:
+    """Train the DCGAN under ``s``, fill every class up to the largest, score the result."""
+    X_tr, y_tr = data
+    sampler = ImageOverSampler(
+        FAMILY,
+        epochs=max(1, round(steps * BATCH / len(y_tr))),  # as images.py
+        random_state=seed,
+        model_options=model_options(s),
+        trainer_options=trainer_options(s),
+        progress=False,
+    )
+    t = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sampler.fit(X_tr, y_tr)
+    fit_s = time.perf_counter() - t
+    load1 = os.getloadavg()[0]
+    sampler.save_sample_grid(
+        grids / f"{DATASET}_r{ctx['base']['ratio']}_{method_name(s, seed)}.png"
+    )
+    t = time.perf_counter()
+    X_r, y_r = sampler.resample(X_tr, y_tr)
+    extra = {
+        **health_columns(sampler, ctx["rare"], caught),
+        **training_columns(sampler.history_),
+        "fit_seconds": round(fit_s, 1),
+        "load1": round(load1, 2),
+    }
+    ctx = {**ctx, "base": {**ctx["base"], "setting": s.name, "group": s.group, "seed": seed}}
+    return _record(ctx, method_name(s, seed), X_r, y_r, fit_s + time.perf_counter() - t, extra)
+
+
+# ====================================================================== the run
+def contexts(quick: bool) -> list[tuple[dict, tuple]]:
+    """One scoring context (images.py's ``_record`` keys) and training set per ratio."""
+    X, y = LOADERS[DATASET]()
+    X_pool, y_pool, X_te, y_te = split(X, y, TEST_PER_CLASS[DATASET], SEED)
+    extractor = ImageFeatureExtractor(
+        epochs=FEATURE_EPOCHS[quick], batch_size=BATCH, random_state=SEED
+    ).fit(X_pool, y_pool)
+    acc = float((extractor.predict(X_te) == y_te).mean())
+    print(f"[{DATASET}] feature CNN: test accuracy {acc:.3f}", flush=True)
+    out = []
+    for ratio in RATIOS:
+        X_tr, y_tr = make_long_tailed(X_pool, y_pool, ratio, random_state=SEED)
+        counts = np.bincount(y_tr)
+        rare = [int(c) for c in np.argsort(counts, kind="stable")[:N_RARE]]
+        print(f"[r={ratio}] train counts {counts.tolist()}; rare classes {rare}", flush=True)
+        base = {"dataset": DATASET, "ratio": ratio, "n_train": len(y_tr)}
+        ctx = {
+            "base": {**base, "feature_cnn_accuracy": round(acc, 4)},
+            "n_train": len(y_tr),
+            "test": (X_te, y_te),
+            "rare": rare,
+            "extractor": extractor,
+        }
+        out.append((ctx, (X_tr, y_tr)))
+    return out
+
+
+def run(chosen: list[Setting], seeds: list[int], quick: bool, out: Path, store: Rows) -> None:
+    """Every chosen setting and seed on each ratio; rows go to ``store`` as they finish."""
+    (out / "grids").mkdir(parents=True, exist_ok=True)
+    steps = QUICK_STEPS if quick else STEPS
+    for ctx, data in contexts(quick):
+        for s in chosen:
+            for seed in seeds:
+                if store.has(ctx, method_name(s, seed)):
+                    print(f"  {method_name(s, seed)}: kept from the stopped run (--resume)")
+                    continue
+                store.add(fit_one(s, seed, steps, ctx, data, out / "grids"))
+
+
+def merge(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """The stored rows updated with a run's: a row the run made again (same ratio and method)
+    is replaced, the others are kept (so ``--only`` / ``--seeds`` add to a full run). Ratios
+    in :data:`RATIOS` order, settings in :func:`settings` order, then seeds."""
+    key = ["ratio", "method"]
+    fresh = set(map(tuple, new[key].astype(str).to_numpy()))
+    keep = ~old[key].astype(str).apply(tuple, axis=1).isin(fresh)
+    df = pd.concat([old[keep], new], ignore_index=True)
+    order = {s.name: i for i, s in enumerate(settings())}
+    df["_r"] = df["ratio"].map({r: i for i, r in enumerate(RATIOS)})
+    df["_s"] = df["setting"].map(order).fillna(len(order))
+    df = df.sort_values(["_r", "_s", "seed"], kind="stable")
+    return df.drop(columns=["_r", "_s"]).reset_index(drop=True)
+
+
+# ====================================================================== summary
+COLUMNS = [
+    ("balanced_accuracy", "bal. acc", ".3f"),
+    ("minority_recall", "min. recall", ".3f"),
+    ("fd", "fd", ".1f"),
+    ("precision", "prec.", ".2f"),
+    ("recall", "rec.", ".2f"),
+    ("density", "dens.", ".2f"),
+    ("coverage", "cov.", ".2f"),
+    ("div_rare1", "div r1", ".2f"),
+    ("div_rare2", "div r2", ".2f"),
+    ("div_rare3", "div r3", ".2f"),
+    ("grad_d_max", "max grad D", ".3g"),
+    ("fit_seconds", "fit s", ".0f"),
+    ("load1", "load", ".1f"),
+]
+
+
+def _cell(value: Any, fmt: str) -> str:
+    return (
+        ""
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else format(value, fmt)
+    )
+
+
+def _delta(row: pd.Series, ref: pd.Series | None, key: str) -> str:
+    if ref is None or row["method"] == ref["method"]:
+        return ""
+    return f"{row[key] - ref[key]:+.3f}"
+
+
+def table(part: pd.DataFrame, by_name: dict[str, Setting]) -> str:
+    """One ratio's rows as a pipe table; deltas against each row's reference (same seed)."""
+    keyed = {(r["setting"], r["seed"]): r for _, r in part.iterrows()}
+    rows = []
+    for _, r in part.iterrows():
+        s = by_name.get(r["setting"])
+        ref = keyed.get((s.reference if s else "reference", r["seed"]))
+        flagged = r["collapsed"] if isinstance(r["collapsed"], str) and r["collapsed"] else "-"
+        cells = {
+            "setting": r["method"],
+            "switch": s.switch if s else "",
+            **{head: _cell(r.get(key), fmt) for key, head, fmt in COLUMNS[:2]},
+            "d bal. acc": _delta(r, ref, "balanced_accuracy"),
+            "d min. recall": _delta(r, ref, "minority_recall"),
+            **{head: _cell(r.get(key), fmt) for key, head, fmt in COLUMNS[2:]},
+            "collapsed (warned)": f"{flagged} ({'yes' if r['collapse_warning'] else 'no'})",
+        }
+        rows.append(cells)
+    return markdown(pd.DataFrame(rows), index=False)
+
+
+def seed_spread(part: pd.DataFrame) -> list[str]:
+    """A line on the reference's spread over seeds (the noise a single switch must beat),
+    when it ran with more than one."""
+    ref = part[part["setting"] == "reference"]
+    if len(ref) < 2:
+        return []
+    spans = [
+        f"{head} {format(ref[key].min(), fmt)}-{format(ref[key].max(), fmt)}"
+        for key, head, fmt in COLUMNS[:3]
+        if key in ref
+    ]
+    seeds = ", ".join(str(int(s)) for s in ref["seed"])
+    return [f"Reference over seeds {seeds}: " + "; ".join(spans) + ".", ""]
+
+
+def summarise(df: pd.DataFrame, info: dict[str, str] | None = None) -> str:
+    by_name = {s.name: s for s in settings()}
+    lines = [
+        "# GAN cures on long-tailed digits: the conditional DCGAN, one switch at a time",
+        "",
+        "Written by `benchmarks/image_cures.py` (read in `docs/gan-cures.md`). Digits 8x8, "
+        f"{STEPS} steps of {BATCH} per fit, scored as `benchmarks/images.py` scores it. "
+        "`bal. acc` / `min. recall`: logistic regression on the rebalanced pixels (minority "
+        f"recall: the {N_RARE} rarest classes); `d ...`: change against the row's reference "
+        "(same seed; `natural+class-weight` against `natural`); fd / prec. / rec. / dens. / "
+        "cov.: the added images of the rarest classes vs held-out real ones (CNN features; "
+        "lower fd is better); `div r1..r3`: the health check's diversity ratio of the rarest, "
+        "second and third rarest class (empty: one real image, not judged); `collapsed "
+        "(warned)`: classes the health check flagged, and whether its warning fired; `max "
+        "grad D`: largest gradient norm of D over training (before clipping); `fit s`: fit "
+        "wall time on one thread of a shared 2-core machine; `load`: 1-minute load average "
+        "after the fit.",
+        "",
+    ]
+    if info:
+        lines += ["Run: " + ", ".join(f"{k} {v}" for k, v in info.items()), ""]
+    for ratio, part in df.groupby("ratio", sort=False):
+        n = int(part["n_train"].iloc[0])
+        lines += [f"## r = {ratio} ({n} training images)", "", table(part, by_name), ""]
+        lines += seed_spread(part)
+    return "\n".join(lines)
+
+
+# ====================================================================== main
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[Setting], list[int]]:
+    """The options, the checked settings and the seeds; a bad one exits (code 2) before any
+    training."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help=f"smoke run: {QUICK_STEPS} steps")
+    ap.add_argument("--only", help="comma list of setting names (default: all)")
+    ap.add_argument("--seeds", default=str(SEED), help=f"comma list (default {SEED})")
+    ap.add_argument("--out", help=f"output folder (default {OUT}; --quick: {QUICK_OUT})")
+    ap.add_argument("--resume", action="store_true", help="keep the rows in partial.jsonl")
+    ap.add_argument("--report", action="store_true", help="only rewrite summary.md")
+    args = ap.parse_args(argv)
+    try:
+        chosen, seeds = choose(args.only), parse_seeds(args.seeds)
+    except ValueError as exc:
+        ap.error(str(exc))
+    args.out = Path(args.out) if args.out else (QUICK_OUT if args.quick else OUT)
+    return args, chosen, seeds
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    args, chosen, seeds = parse_args(argv)
+    out: Path = args.out
+    if args.report:
+        df = pd.read_csv(out / "results.csv")
+        (out / "summary.md").write_text(summarise(df) + "\n")
+        return df
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    out.mkdir(parents=True, exist_ok=True)
+    info = run_info()
+    store = Rows(out / "partial.jsonl", resume=args.resume)
+    t0 = time.perf_counter()
+    with threadpool_limits(1):
+        run(chosen, seeds, args.quick, out, store)
+    df = store.frame()
+    if (out / "results.csv").exists():
+        df = merge(pd.read_csv(out / "results.csv"), df)
+    df.to_csv(out / "results.csv", index=False, float_format="%.4f")
+    (out / "summary.md").write_text(summarise(df, info) + "\n")
+    store.partial.unlink(missing_ok=True)  # now in results.csv
+    print(summarise(df, info))
+    print(f"total {time.perf_counter() - t0:.0f} s")
+    return df
+
+
+if __name__ == "__main__":
+    main()
