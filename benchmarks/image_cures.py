@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import statistics
@@ -319,9 +320,8 @@ def merge(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
 
 
 # ====================================================================== summary
-COLUMNS = [
-    ("balanced_accuracy", "bal. acc", ".3f"),
-    ("minority_recall", "min. recall", ".3f"),
+#: (column, heading, format) of the summary's mean columns after the score deltas
+MEANS = [
     ("fd", "fd", ".1f"),
     ("precision", "prec.", ".2f"),
     ("recall", "rec.", ".2f"),
@@ -330,91 +330,107 @@ COLUMNS = [
     ("div_rare1", "div r1", ".2f"),
     ("div_rare2", "div r2", ".2f"),
     ("div_rare3", "div r3", ".2f"),
+    ("n_flagged", "flagged", ".1f"),
     ("grad_d_max", "max grad D", ".3g"),
     ("fit_seconds", "fit s", ".0f"),
     ("load1", "load", ".1f"),
 ]
+SCORES = [("balanced_accuracy", "bal. acc"), ("minority_recall", "min. recall")]
 
 
-def _cell(value: Any, fmt: str) -> str:
-    return (
-        ""
-        if value is None or (isinstance(value, float) and math.isnan(value))
-        else format(value, fmt)
-    )
-
-
-def _delta(row: pd.Series, ref: pd.Series | None, key: str) -> str:
-    if ref is None or row["method"] == ref["method"]:
+def _mean(values: pd.Series, fmt: str, spread: bool = False) -> str:
+    """Mean of the finite values (empty when none), and (min-max) with ``spread``."""
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    if v.empty:
         return ""
-    return f"{row[key] - ref[key]:+.3f}"
+    text = format(v.mean(), fmt)
+    return f"{text} ({format(v.min(), fmt)}-{format(v.max(), fmt)})" if spread else text
+
+
+def _paired(rows: pd.DataFrame, ref: pd.DataFrame, key: str) -> str:
+    """Mean change against the reference on the same seeds, and on how many it rose."""
+    both = rows.merge(ref, on="seed", suffixes=("", "_ref"))
+    if both.empty:
+        return ""
+    d = both[key] - both[f"{key}_ref"]
+    text = f"{d.mean():+.3f}"
+    return f"{text} ({int((d > 0).sum())}/{len(d)} up)" if len(d) > 1 else text
 
 
 def table(part: pd.DataFrame, by_name: dict[str, Setting]) -> str:
-    """One ratio's rows as a pipe table; deltas against each row's reference (same seed)."""
-    keyed = {(r["setting"], r["seed"]): r for _, r in part.iterrows()}
-    rows = []
-    for _, r in part.iterrows():
-        s = by_name.get(r["setting"])
-        ref = keyed.get((s.reference if s else "reference", r["seed"]))
-        flagged = r["collapsed"] if isinstance(r["collapsed"], str) and r["collapsed"] else "-"
-        cells = {
-            "setting": r["method"],
-            "switch": s.switch if s else "",
-            **{head: _cell(r.get(key), fmt) for key, head, fmt in COLUMNS[:2]},
-            "d bal. acc": _delta(r, ref, "balanced_accuracy"),
-            "d min. recall": _delta(r, ref, "minority_recall"),
-            **{head: _cell(r.get(key), fmt) for key, head, fmt in COLUMNS[2:]},
-            "collapsed (warned)": f"{flagged} ({'yes' if r['collapse_warning'] else 'no'})",
-        }
-        rows.append(cells)
-    return markdown(pd.DataFrame(rows), index=False)
+    """One ratio's settings as a pipe table: means over seeds (min-max of the scores),
+    changes against each setting's reference paired by seed, collapse flags and warnings."""
+    part = part.assign(n_flagged=part["collapsed"].fillna("").astype(str).str.split().str.len())
+    out = []
+    for name, rows in part.groupby("setting", sort=False):
+        s = by_name.get(name)
+        ref_name = s.reference if s else "reference"
+        ref = part[part["setting"] == ref_name]
+        many = len(rows) > 1
+        cells = {"setting": name, "switch": s.switch if s else "", "seeds": str(len(rows))}
+        for key, head in SCORES:
+            cells[head] = _mean(rows[key], ".3f", many)
+        for key, head in SCORES:
+            cells[f"d {head}"] = "" if name == ref_name else _paired(rows, ref, key)
+        cells.update({head: _mean(rows[key], fmt) for key, head, fmt in MEANS if key in rows})
+        warned = rows["collapse_warning"].astype(str).str.lower().eq("true").sum()
+        cells["warned"] = f"{warned}/{len(rows)}"
+        out.append(cells)
+    return markdown(pd.DataFrame(out), index=False)
 
 
-def seed_spread(part: pd.DataFrame) -> list[str]:
-    """A line on the reference's spread over seeds (the noise a single switch must beat),
-    when it ran with more than one."""
-    ref = part[part["setting"] == "reference"]
-    if len(ref) < 2:
-        return []
-    spans = [
-        f"{head} {format(ref[key].min(), fmt)}-{format(ref[key].max(), fmt)}"
-        for key, head, fmt in COLUMNS[:3]
-        if key in ref
-    ]
-    seeds = ", ".join(str(int(s)) for s in ref["seed"])
-    return [f"Reference over seeds {seeds}: " + "; ".join(spans) + ".", ""]
+def per_seed(part: pd.DataFrame) -> str:
+    """Balanced accuracy / minority recall of every setting on every seed."""
+    cell = (
+        part["balanced_accuracy"].map("{:.3f}".format)
+        + " / "
+        + part["minority_recall"].map("{:.3f}".format)
+    )
+    wide = part.assign(cell=cell).pivot(index="setting", columns="seed", values="cell")
+    wide = wide.reindex(list(dict.fromkeys(part["setting"]))).fillna("")
+    wide.columns = [f"seed {c}" for c in wide.columns]
+    return markdown(wide)
 
 
-def summarise(df: pd.DataFrame, info: dict[str, str] | None = None) -> str:
+def summarise(df: pd.DataFrame, runs: list[dict] | None = None) -> str:
     by_name = {s.name: s for s in settings()}
     lines = [
         "# GAN cures on long-tailed digits: the conditional DCGAN, one switch at a time",
         "",
         "Written by `benchmarks/image_cures.py` (read in `docs/gan-cures.md`). Digits 8x8, "
-        f"{STEPS} steps of {BATCH} per fit, scored as `benchmarks/images.py` scores it. "
+        f"{STEPS} steps of {BATCH} per fit, scored as `benchmarks/images.py` scores it; "
+        "mean over the seeds (the data are seed 0's; the seed is the GAN's). "
         "`bal. acc` / `min. recall`: logistic regression on the rebalanced pixels (minority "
-        f"recall: the {N_RARE} rarest classes); `d ...`: change against the row's reference "
-        "(same seed; `natural+class-weight` against `natural`); fd / prec. / rec. / dens. / "
-        "cov.: the added images of the rarest classes vs held-out real ones (CNN features; "
-        "lower fd is better); `div r1..r3`: the health check's diversity ratio of the rarest, "
-        "second and third rarest class (empty: one real image, not judged); `collapsed "
-        "(warned)`: classes the health check flagged, and whether its warning fired; `max "
-        "grad D`: largest gradient norm of D over training (before clipping); `fit s`: fit "
-        "wall time on one thread of a shared 2-core machine; `load`: 1-minute load average "
-        "after the fit.",
+        f"recall: the {N_RARE} rarest classes), mean (min-max); `d ...`: mean change against "
+        "the setting's reference on the same seeds (`natural+class-weight` against "
+        "`natural`, every other against `reference`) and on how many seeds it rose; fd / "
+        "prec. / rec. / dens. / cov.: the added images of the rarest classes vs held-out real "
+        "ones (CNN features; lower fd is better); `div r1..r3`: the health check's diversity "
+        "ratio of the rarest, second and third rarest class (empty: one real image, not "
+        "judged); `flagged`: classes (of 10) the health check flagged as collapsed; "
+        "`warned`: seeds whose fit raised the mode-collapse warning; `max grad D`: largest "
+        "gradient norm of D over training (before clipping); `fit s`: fit wall time on one "
+        "thread of a shared 2-core machine; `load`: 1-minute load average after the fit.",
         "",
     ]
-    if info:
-        lines += ["Run: " + ", ".join(f"{k} {v}" for k, v in info.items()), ""]
+    for info in runs or []:
+        lines.append("- run: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+    lines += [""] if runs else []
     for ratio, part in df.groupby("ratio", sort=False):
         n = int(part["n_train"].iloc[0])
         lines += [f"## r = {ratio} ({n} training images)", "", table(part, by_name), ""]
-        lines += seed_spread(part)
+        lines += ["Per seed, bal. acc / min. recall:", "", per_seed(part), ""]
     return "\n".join(lines)
 
 
 # ====================================================================== main
+def read_runs(out: Path) -> list[dict]:
+    """The runs whose rows ``results.csv`` holds (``runs.json``: date, commit, versions,
+    settings and seeds of each)."""
+    path = out / "runs.json"
+    return json.loads(path.read_text()) if path.exists() else []
+
+
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[Setting], list[int]]:
     """The options, the checked settings and the seeds; a bad one exits (code 2) before any
     training."""
@@ -439,25 +455,30 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     out: Path = args.out
     if args.report:
         df = pd.read_csv(out / "results.csv")
-        (out / "summary.md").write_text(summarise(df) + "\n")
+        (out / "summary.md").write_text(summarise(df, read_runs(out)) + "\n")
         return df
     import torch
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
     out.mkdir(parents=True, exist_ok=True)
-    info = run_info()
+    info = {
+        **run_info(),
+        "settings": "all" if args.only is None else ",".join(s.name for s in chosen),
+        "seeds": ",".join(map(str, seeds)),
+    }
     store = Rows(out / "partial.jsonl", resume=args.resume)
     t0 = time.perf_counter()
     with threadpool_limits(1):
         run(chosen, seeds, args.quick, out, store)
-    df = store.frame()
+    df, runs = store.frame(), [info]
     if (out / "results.csv").exists():
-        df = merge(pd.read_csv(out / "results.csv"), df)
+        df, runs = merge(pd.read_csv(out / "results.csv"), df), [*read_runs(out), info]
     df.to_csv(out / "results.csv", index=False, float_format="%.4f")
-    (out / "summary.md").write_text(summarise(df, info) + "\n")
+    (out / "runs.json").write_text(json.dumps(runs, indent=1) + "\n")
+    (out / "summary.md").write_text(summarise(df, runs) + "\n")
     store.partial.unlink(missing_ok=True)  # now in results.csv
-    print(summarise(df, info))
+    print(summarise(df, runs))
     print(f"total {time.perf_counter() - t0:.0f} s")
     return df
 

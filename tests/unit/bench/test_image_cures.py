@@ -103,6 +103,11 @@ def test_merge_keeps_stored_rows_and_summary_reads_deltas(benchmark_script) -> N
     first = df[df["ratio"] == ic.RATIOS[0]]
     assert list(first["method"]) == ["reference", "reference@1", "no-ema", "natural"]
     assert list(first["balanced_accuracy"]) == [0.7, 0.7, 0.8, 0.8]
-    text = ic.summarise(df)
-    assert "| no-ema | ema=None (raw G weights) | 0.800 | 0.400 | +0.100 | +0.050 |" in text
-    assert "Reference over seeds 0, 1: bal. acc 0.700-0.700" in text
+    text = ic.summarise(df, [{"commit": "abc1234", "seeds": "0,1"}])
+    assert "- run: commit abc1234, seeds 0,1" in text
+    assert "| no-ema | ema=None (raw G weights) | 1 | 0.800 | 0.400 | +0.100 | +0.050 |" in text
+    assert (
+        "| reference | as images.py: DiffAugment, EMA 0.99, balanced | 2 | 0.700 (0.700-0.700) |"
+        in text
+    )
+    assert "| natural | 0.800 / 0.400 |  |" in text  # per seed: natural ran on seed 0 only
