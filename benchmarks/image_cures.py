@@ -24,13 +24,14 @@ image), the classes it flagged as collapsed and whether its mode-collapse warnin
 median and largest gradient norm of D and G (before clipping), D's mean loss over the last 10 %
 of steps, NaN rollbacks, fit seconds and the 1-minute load average after the fit.
 
-Run: ``OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/image_cures.py`` (about 3
-CPU-minutes per fit, one thread). ``--only NAME,...`` for some settings, ``--seeds 0,1`` for more
-generative seeds (the data stay seed 0's), ``--resume`` to keep the rows of a stopped run
+Run: ``OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/image_cures.py`` (one thread;
+a fit took ~30 s beside another busy process, ``n_critic=2`` ~45 s: ~14 minutes a seed).
+``--only NAME,...`` for some settings, ``--seeds 0,1`` for more generative seeds (the data stay
+seed 0's; a run's rows join the stored ones), ``--resume`` to keep the rows of a stopped run
 (``partial.jsonl``, one JSON line per finished row), ``--report`` to rewrite ``summary.md``
 from ``results.csv``, ``--quick`` for a smoke run (30 steps, written to
-``results/image-cures_quick``, not kept). Writes ``results.csv``, ``summary.md`` and sample
-grids under ``benchmarks/results/image-cures/``.
+``results/image-cures_quick``, not kept). Writes ``results.csv``, ``runs.json``, ``summary.md``
+and sample grids (seed 0) under ``benchmarks/results/image-cures/``.
 """
 
 from __future__ import annotations
@@ -248,9 +249,8 @@ def fit_one(s: Setting, seed: int, steps: int, ctx: dict, data: tuple, grids: Pa
         sampler.fit(X_tr, y_tr)
     fit_s = time.perf_counter() - t
     load1 = os.getloadavg()[0]
-    sampler.save_sample_grid(
-        grids / f"{DATASET}_r{ctx['base']['ratio']}_{method_name(s, seed)}.png"
-    )
+    if seed == SEED:  # one grid per setting and ratio (the other seeds' look alike)
+        sampler.save_sample_grid(grids / f"{DATASET}_r{ctx['base']['ratio']}_{s.name}.png")
     t = time.perf_counter()
     X_r, y_r = sampler.resample(X_tr, y_tr)
     extra = {
