@@ -105,12 +105,14 @@ def settings() -> list[Setting]:
     modes = "against mode collapse"
     imb = "against imbalance"
     natural = {"sampling": "natural"}
+    critic = 2 if DCGAN_DEFAULTS["n_critic"] == 1 else 1  # the other of one or two D steps
+    steps = {"n_critic": critic}
     return [
         Setting("reference", "reference", "as images.py: DiffAugment, EMA 0.99, balanced", {}),
         Setting("grad-clip", grads, f"grad_clip={CLIP:g}", trainer={"grad_clip": CLIP}),
         Setting("betas-0.5", grads, "Adam betas (0.5, 0.999)", {"betas": (0.5, 0.999)}),
         Setting("ttur", grads, "lr_d 4e-4, lr_g 1e-4 (TTUR)", {"lr_d": 4e-4, "lr_g": 1e-4}),
-        Setting("n-critic-2", grads, "n_critic=2 (two D steps per G step)", {"n_critic": 2}),
+        Setting(f"n-critic-{critic}", grads, f"n_critic={critic} (D steps per G step)", steps),
         Setting("no-augment", modes, "augment=False (no DiffAugment)", {"augment": False}),
         Setting("translation-only", modes, "aug_policy=translation", {"aug_policy": "translation"}),
         Setting("cutout-only", modes, "aug_policy=cutout", {"aug_policy": "cutout"}),
@@ -136,9 +138,19 @@ def trainer_options(s: Setting) -> dict[str, Any]:
     return {**TRAINER, **s.trainer}
 
 
-def check_setting(s: Setting) -> None:
-    """Refuse a switch the DCGAN or the trainer does not have, or a bad value, with the
-    accepted names (before any training)."""
+def effective(s: Setting) -> dict[str, Any]:
+    """Every DCGAN and trainer setting a fit under ``s`` uses (defaults filled in)."""
+    trainer = {f.name: f.default for f in dataclasses.fields(TrainerConfig)}
+    return {
+        "model": {**DCGAN_DEFAULTS, **model_options(s)},
+        "trainer": {**trainer, **trainer_options(s)},
+    }
+
+
+def check_setting(s: Setting, ref: Setting | None = None) -> None:
+    """Refuse a switch the DCGAN or the trainer does not have, a bad value (with the accepted
+    names), or a setting that changes nothing against its reference ``ref`` (before any
+    training)."""
     unknown = set(s.model) - set(DCGAN_DEFAULTS)
     if unknown:
         raise ValueError(
@@ -157,12 +169,15 @@ def check_setting(s: Setting) -> None:
         TrainerConfig(epochs=1, **trainer_options(s))
     except ValueError as exc:
         raise ValueError(f"setting {s.name!r}: {exc}") from None
+    if ref is not None and ref.name != s.name and effective(s) == effective(ref):
+        raise ValueError(f"setting {s.name!r} changes nothing against {ref.name!r}")
 
 
 def choose(only: str | None, all_settings: list[Setting] | None = None) -> list[Setting]:
     """``--only``: the named settings in list order (all when None), each checked; an unknown
     name fails with the known ones."""
     pool = settings() if all_settings is None else all_settings
+    by_name = {s.name: s for s in pool}
     if only is not None:
         names = [n.strip() for n in only.split(",") if n.strip()]
         known = [s.name for s in pool]
@@ -174,7 +189,7 @@ def choose(only: str | None, all_settings: list[Setting] | None = None) -> list[
             )
         pool = [s for s in pool if s.name in names]
     for s in pool:
-        check_setting(s)
+        check_setting(s, by_name.get(s.reference))
     return pool
 
 
