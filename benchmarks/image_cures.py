@@ -64,7 +64,7 @@ from benchmarks.images import (  # noqa: E402
     SEED,
     TEST_PER_CLASS,
     Rows,
-    _record,
+    record,
     split,
 )
 from benchmarks.transfer import markdown, run_info  # noqa: E402
@@ -275,12 +275,12 @@ def fit_one(s: Setting, seed: int, steps: int, ctx: dict, data: tuple, grids: Pa
         "load1": round(load1, 2),
     }
     ctx = {**ctx, "base": {**ctx["base"], "setting": s.name, "group": s.group, "seed": seed}}
-    return _record(ctx, method_name(s, seed), X_r, y_r, fit_s + time.perf_counter() - t, extra)
+    return record(ctx, method_name(s, seed), X_r, y_r, fit_s + time.perf_counter() - t, extra)
 
 
 # ====================================================================== the run
 def contexts(quick: bool) -> list[tuple[dict, tuple]]:
-    """One scoring context (images.py's ``_record`` keys) and training set per ratio."""
+    """One scoring context (images.py's ``record`` keys) and training set per ratio."""
     X, y = LOADERS[DATASET]()
     X_pool, y_pool, X_te, y_te = split(X, y, TEST_PER_CLASS[DATASET], SEED)
     extractor = ImageFeatureExtractor(

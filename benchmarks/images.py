@@ -193,7 +193,10 @@ def quality(X_new, y_new, X_te, y_te, rare, extractor) -> dict:
     return pd.DataFrame(rows).mean().to_dict() if rows else {}
 
 
-def _record(ctx: dict, method: str, X_res, y_res, seconds: float, extra=None) -> dict:
+def record(ctx: dict, method: str, X_res, y_res, seconds: float, extra=None) -> dict:
+    """One result row: the judge's scores of a resampled training set and the quality of the
+    images it added (``ctx``: the data set's test split, rare classes and feature CNN); also
+    used by image_cures.py, so both score a method the same way."""
     X_te, y_te = ctx["test"]
     X_res, n = as_float(X_res), ctx["n_train"]
     X_new, y_new = X_res[n:], np.asarray(y_res)[n:]
@@ -384,7 +387,7 @@ def run(
                 if not store.has(ctx, name):
                     t = time.perf_counter()
                     X_r, y_r = baseline(X_tr, y_tr)
-                    store.add(_record(ctx, name, X_r, y_r, time.perf_counter() - t))
+                    store.add(record(ctx, name, X_r, y_r, time.perf_counter() - t))
             for fam, steps, mopts, topts in _gen_models(only, ds):
                 if all(store.has(ctx, fam + v[0]) for v in VARIANTS.get(fam, [("", {})])):
                     print(f"  {fam}: rows kept from the stopped run (--resume)")
@@ -417,7 +420,7 @@ def run(
                         X_r, y_r = mixed_resample(sampler, X_tr, y_tr, mix, SEED)
                     extra = {"steps": len(sampler.history_.steps)}
                     seconds = fit_s + time.perf_counter() - t
-                    store.add(_record(ctx, fam + suffix, X_r, y_r, seconds, extra))
+                    store.add(record(ctx, fam + suffix, X_r, y_r, seconds, extra))
                     if suffix == "+posterior":
                         sampler.save_sample_grid(OUT / "grids" / f"{ds}_r{ratio}_{fam}{suffix}.png")
     return store.frame()
