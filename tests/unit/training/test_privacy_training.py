@@ -165,7 +165,12 @@ def test_settings_without_per_sample_gradients_are_refused():
         ).fit(X, y)
 
 
-def test_dp_gan_beats_random_noise_on_utility():
+def test_dp_gan_path_learns_the_classes_and_beats_random_noise():
+    """The DP-SGD path (per-sample clipping, Poisson batches, D alone reading real rows) with
+    its noise made negligible learns what the plain GAN learns. At epsilon 1 these 300 rows
+    teach it nothing: the noise drowns the clipped gradients, and its TSTR AUC is a coin flip
+    per seed like random noise's (docs/privacy.md); an earlier version of this test passed on
+    one such flip."""
     X, y = two_blobs(300, 5)
     X_test, y_test = two_blobs(400, 6)
     clf = {"logistic_regression": LogisticRegression()}
@@ -186,21 +191,20 @@ def test_dp_gan_beats_random_noise_on_utility():
     ]
     synth = Synthesizer(
         "gan",
-        epochs=16,
+        epochs=100,
         batch_size=64,
         random_state=0,
-        privacy=DPConfig(1.0),
+        privacy=DPConfig(1e6),
         model_options=SMALL_GAN,
         trainer_options=QUIET,
     ).fit(X, y)
-    assert synth.privacy_["epsilon"] <= 1.0
-    dp_auc = auc(synth.sample(y=labels, random_state=0), labels)
-    print(
-        f"TSTR ROC-AUC: DP-GAN (eps {synth.privacy_['epsilon']:.3f}) {dp_auc:.3f}, "
-        f"noise {np.mean(noise):.3f}"
-    )
+    assert synth.privacy_["epsilon"] <= 1e6
+    rows = synth.sample(y=labels, random_state=0)
+    dp_auc = auc(rows, labels)
     assert 0.3 < np.mean(noise) < 0.7
-    assert dp_auc > 0.85 and dp_auc > np.mean(noise) + 0.3
+    assert dp_auc > 0.95 and dp_auc > np.mean(noise) + 0.3
+    means = rows.groupby(labels).mean().to_numpy()  # the blobs sit at (-2, -2) and (2, 2)
+    assert (means[0] < -1).all() and (means[1] > 1).all(), means
 
 
 def test_oversampler_takes_privacy():
