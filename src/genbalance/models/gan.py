@@ -112,7 +112,7 @@ class Generator(nn.Module):
 
     def sample(self, z, y, generator=None):
         """Outputs with one hard category per softmax span (see SpanActivation.sample)."""
-        return self.out.sample(self.raw(z, y), generator)
+        return self.out.sample(self.raw(z, y), generator, overwrite=True)
 
 
 class Discriminator(nn.Module):

@@ -170,4 +170,4 @@ class VAE(GenerativeModel):
         y = y.to(self.device)
         z = torch.randn(y.shape[0], self.hyper["latent_dim"], generator=generator).to(self.device)
         raw = self.decoder(self._cond(z, y))
-        return self.activation.sample(raw, generator)
+        return self.activation.sample(raw, generator, overwrite=True)
