@@ -28,6 +28,7 @@ from torch import nn
 
 from genbalance.models.base import GenerativeModel
 from genbalance.models.nets import SpanActivation, one_hot
+from genbalance.models.optimizers import Adam
 
 DEFAULTS: dict[str, Any] = {
     "hidden": [256, 256],
@@ -163,9 +164,7 @@ class MADE(GenerativeModel):
         self.net = _MADENet(in_deg, out_deg, h["hidden"], v, h["direct"], h["dropout"])
         self.activation = SpanActivation(self.spans)
         self.layout = _Layout(col_var_t, scalar_t)
-        self.opt = torch.optim.Adam(
-            self.net.parameters(), lr=h["lr"], weight_decay=h["weight_decay"]
-        )
+        self.opt = Adam(self.net.parameters(), lr=h["lr"], weight_decay=h["weight_decay"])
 
     def parts(self) -> dict[str, nn.Module]:
         return {"net": self.net}

@@ -27,6 +27,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from genbalance.models.base import GenerativeModel
 from genbalance.models.losses import discriminator_loss, generator_loss
 from genbalance.models.nets import evaluating
+from genbalance.models.optimizers import Adam
 
 AUG_OPS = ("translation", "cutout")
 
@@ -233,8 +234,8 @@ class ConvGAN(GenerativeModel):
         )
         self.D = ProjectionDiscriminator(self.n_classes, h["image_shape"], h["d_channels"])
         betas = tuple(h["betas"])
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=h["lr_g"], betas=betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=h["lr_d"], betas=betas)
+        self.opt_g = Adam(self.G.parameters(), lr=h["lr_g"], betas=betas)
+        self.opt_d = Adam(self.D.parameters(), lr=h["lr_d"], betas=betas)
         self._policy = parse_policy(h["aug_policy"]) if h["augment"] else ()
 
     def parts(self) -> dict[str, nn.Module]:

@@ -24,6 +24,7 @@ from genbalance.models.conv_gan import (
     downsampling_body,
 )
 from genbalance.models.nets import one_hot
+from genbalance.models.optimizers import Adam
 
 DEFAULTS: dict[str, Any] = {
     "image_shape": None,  # [C, H, W], required
@@ -94,7 +95,7 @@ class ConvVAE(GenerativeModel):
             self.n_classes, h["image_shape"], h["channels"], h["latent_dim"]
         )
         params = list(self.encoder.parameters()) + list(self.decoder.parameters())
-        self.opt = torch.optim.Adam(params, lr=h["lr"], weight_decay=h["weight_decay"])
+        self.opt = Adam(params, lr=h["lr"], weight_decay=h["weight_decay"])
 
     def parts(self) -> dict[str, nn.Module]:
         return {"encoder": self.encoder, "decoder": self.decoder}

@@ -28,6 +28,7 @@ from torch import nn
 
 from genbalance.models.base import GenerativeModel
 from genbalance.models.nets import SpanActivation
+from genbalance.models.optimizers import AdamW
 
 SCHEDULES = ("cosine", "linear")
 
@@ -182,9 +183,7 @@ class TabDDPM(GenerativeModel):
         self.net = _Denoiser(
             self.data_dim, self.n_classes, h["hidden"], h["embed_dim"], h["dropout"]
         )
-        self.opt = torch.optim.AdamW(
-            self.net.parameters(), lr=h["lr"], weight_decay=h["weight_decay"]
-        )
+        self.opt = AdamW(self.net.parameters(), lr=h["lr"], weight_decay=h["weight_decay"])
 
     def parts(self) -> dict[str, nn.Module]:
         return {"net": self.net}

@@ -44,6 +44,7 @@ from genbalance.models.nets import (
     one_hot,
     pack,
 )
+from genbalance.models.optimizers import Adam
 from genbalance.utils import user_stacklevel
 
 ARCHITECTURES = ("mlp-classic", "mlp-residual")
@@ -240,16 +241,16 @@ class GAN(GenerativeModel):
             h["minibatch_std"],
         )
         betas = tuple(h["betas"])
-        self.opt_g = torch.optim.Adam(
+        self.opt_g = Adam(
             self.G.parameters(), lr=h["lr_g"], betas=betas, weight_decay=h["weight_decay"]
         )
-        self.opt_d = torch.optim.Adam(
+        self.opt_d = Adam(
             self.D.parameters(), lr=h["lr_d"], betas=betas, weight_decay=h["weight_decay"]
         )
         self.E: LatentEncoder | None = None
         if h["encoder"]:
             self.E = LatentEncoder(self.data_dim, self.n_classes, h["e_hidden"], h["z_dim"])
-            self.opt_e = torch.optim.Adam(self.E.parameters(), lr=1e-3, fused=True)
+            self.opt_e = Adam(self.E.parameters(), lr=1e-3, fused=True)
 
     def parts(self) -> dict[str, nn.Module]:
         if self.E is None:

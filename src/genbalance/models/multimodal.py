@@ -25,6 +25,7 @@ from torch import nn
 from genbalance.models.base import GenerativeModel
 from genbalance.models.conv_gan import UpsamplingDecoder, check_image_shape, downsampling_body
 from genbalance.models.nets import SpanActivation, one_hot
+from genbalance.models.optimizers import Adam
 from genbalance.spans import OutputSpan
 
 DEFAULTS: dict[str, Any] = {
@@ -144,7 +145,7 @@ class MultimodalVAE(GenerativeModel):
         self.encoder = _FusedEncoder(self.table_dim, shapes, self.n_classes, h)
         self.decoder = _FusedDecoder(self.table_dim, shapes, self.n_classes, h)
         params = list(self.encoder.parameters()) + list(self.decoder.parameters())
-        self.opt = torch.optim.Adam(params, lr=h["lr"], weight_decay=h["weight_decay"])
+        self.opt = Adam(params, lr=h["lr"], weight_decay=h["weight_decay"])
 
     def parts(self) -> dict[str, nn.Module]:
         return {"encoder": self.encoder, "decoder": self.decoder}

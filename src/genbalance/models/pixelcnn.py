@@ -30,6 +30,7 @@ from torch import nn
 
 from genbalance.models.base import GenerativeModel
 from genbalance.models.conv_gan import check_image_shape, check_shape_fits
+from genbalance.models.optimizers import Adam
 
 SAMPLE_MODES = ("bernoulli", "mean")
 
@@ -150,9 +151,7 @@ class PixelCNN(GenerativeModel):
         self.net = _PixelCNNNet(
             self.shape, self.n_classes, h["channels"], h["n_layers"], h["first_kernel"]
         )
-        self.opt = torch.optim.Adam(
-            self.net.parameters(), lr=h["lr"], weight_decay=h["weight_decay"]
-        )
+        self.opt = Adam(self.net.parameters(), lr=h["lr"], weight_decay=h["weight_decay"])
 
     def parts(self) -> dict[str, nn.Module]:
         return {"net": self.net}

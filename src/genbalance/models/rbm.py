@@ -41,6 +41,7 @@ from torch import nn
 
 from genbalance.models.base import GenerativeModel
 from genbalance.models.nets import SpanActivation
+from genbalance.models.optimizers import Adam
 
 VISIBLE = ("auto", "bernoulli", "gaussian")
 METHODS = ("pcd", "cd")
@@ -171,9 +172,7 @@ class RBM(GenerativeModel):
         y = torch.arange(self.n_classes).repeat_interleave(h["chains"])
         g = torch.Generator().manual_seed(0)
         self.chains = _Chains(self._noise(y.shape[0], g), y)
-        self.opt = torch.optim.Adam(
-            self.net.parameters(), lr=h["lr"], weight_decay=h["weight_decay"]
-        )
+        self.opt = Adam(self.net.parameters(), lr=h["lr"], weight_decay=h["weight_decay"])
 
     def parts(self) -> dict[str, nn.Module]:
         return {"net": self.net, "chains": self.chains}

@@ -16,6 +16,7 @@ from torch import nn
 
 from genbalance.models.base import GenerativeModel
 from genbalance.models.nets import SpanActivation, norm_layer
+from genbalance.models.optimizers import Adam
 from genbalance.models.vae_grad import closed_form_step, supported
 
 DEFAULTS: dict[str, Any] = {
@@ -92,7 +93,7 @@ class VAE(GenerativeModel):
         self.decoder = _Decoder(h["latent_dim"] + c, h["hidden"], self.data_dim, h["norm"])
         self.activation = SpanActivation(self.spans)
         params = list(self.encoder.parameters()) + list(self.decoder.parameters())
-        self.opt = torch.optim.Adam(params, lr=h["lr"], weight_decay=h["weight_decay"])
+        self.opt = Adam(params, lr=h["lr"], weight_decay=h["weight_decay"])
         # Linear + ReLU stacks (norm="none", the default) train without autograd's graph
         self._closed_form = supported(self.encoder, self.decoder)
 

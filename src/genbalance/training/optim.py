@@ -9,6 +9,7 @@ import weakref
 import torch
 
 from genbalance.models.base import GenerativeModel
+from genbalance.models.optimizers import is_plain_adam, plain_zero_grad
 
 __all__ = [
     "LR_SCHEDULES",
@@ -66,7 +67,7 @@ _OTHER_OPTIONS = ("amsgrad", "maximize", "capturable", "differentiable", "decoup
 
 def _plain_fused_adam(opt: torch.optim.Optimizer) -> bool:
     """A torch Adam, fused, with none of the options the direct call leaves out."""
-    if type(opt) is not torch.optim.Adam or not hasattr(torch, "_fused_adam_"):
+    if not is_plain_adam(opt) or not hasattr(torch, "_fused_adam_"):
         return False
     return all(
         group.get("fused") and not any(group.get(k) for k in _OTHER_OPTIONS)
@@ -144,7 +145,7 @@ def clear_gradients(opt: torch.optim.Optimizer) -> None:
     record and dynamo wrapper (~0.1 ms a call, a few per cent of a small GAN's step); an
     optimizer with its own ``zero_grad`` (e.g. one that also clears per-sample gradients)
     runs that."""
-    if type(opt).zero_grad is not torch.optim.Optimizer.zero_grad:
+    if not plain_zero_grad(opt):
         opt.zero_grad(set_to_none=True)
         return
     for group in opt.param_groups:
