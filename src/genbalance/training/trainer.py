@@ -26,10 +26,10 @@ from genbalance.models.base import GenerativeModel
 from genbalance.training.config import TrainerConfig, resolve_device
 from genbalance.training.dp import BudgetSpent, PoissonSource, PrivateTraining
 from genbalance.training.guards import (
+    BarTicker,
     autocast_for,
     check_memory_before,
     check_table,
-    describe,
     memory_over,
     progress_bar,
     record_health,
@@ -330,7 +330,15 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def _loop(self, run: _Run, bar: Any) -> None:
         """Guarded steps until the plan, a budget or the privacy accountant says stop."""
-        task = bar.add_task("training", total=run.total, completed=run.start_step) if bar else None
+        ticker = BarTicker(bar, run.total, run.start_step) if bar is not None else None
+        try:
+            self._steps(run, ticker)
+        finally:
+            if ticker is not None:
+                ticker.flush()
+
+    def _steps(self, run: _Run, ticker: BarTicker | None) -> None:
+        """The steps of :meth:`_loop`; the bar (if any) moves a few times a second."""
         while run.total is None or run.step < run.total:
             out: dict[str, float] | None = None
             stop = self._stop_reason(run)
@@ -346,8 +354,8 @@ class Trainer:
             if out is None:
                 continue  # rolled back: the same step again
             self._after_step(run, out)
-            if bar is not None:
-                bar.update(task, advance=1, description=describe(out))
+            if ticker is not None:
+                ticker.step(out)
 
     def _stop_reason(self, run: _Run) -> str | None:
         """Why training must stop before step ``run.step`` (a budget spent), or None."""
