@@ -153,6 +153,26 @@ def test_spectral_norm_keeps_each_d_layer_at_unit_top_singular_value():
     assert max(abs(s - 1) for s in top_singular_values(off)) > 0.5
 
 
+def test_spectral_norm_normalises_once_per_update_not_once_per_pass():
+    """A stable-style D step passes D three times (real, fake, R1) and G's step once; the
+    normalised weights are computed once per update (one power iteration each), as in the
+    SN-GAN paper, instead of torch's once per pass."""
+    X, y = blobs()
+    model = gan(spectral_norm=True, minibatch_std=True, penalty="r1", d_hidden=[16])
+    calls = []
+    for module in model.D.modules():
+        if isinstance(module, nn.Linear) and hasattr(module, "parametrizations"):
+            norm = module.parametrizations.weight[0]
+            norm.register_forward_hook(lambda *_: calls.append(1))
+    n_layers = sum(
+        isinstance(m, nn.Linear) and hasattr(m, "parametrizations") for m in model.D.modules()
+    )
+    steps = 5
+    Trainer(epochs=None, max_steps=steps, batch_size=64, health_check=False).fit(model, X, y)
+    assert n_layers >= 2
+    assert len(calls) == steps * 2 * n_layers  # one D update + one G update a step
+
+
 @pytest.mark.parametrize("penalty, name", [("wgan", "gradient_penalty"), ("r1", "r1_penalty")])
 def test_gradient_penalty_term_enters_the_d_loss_with_its_weight(monkeypatch, penalty, name):
     """loss_D = base loss + lambda * GP (WGAN-GP) or + gamma / 2 * R1, on every critic step."""
