@@ -314,9 +314,9 @@ class GAN(GenerativeModel):
     def _normalised_once(self, ctx) -> contextlib.AbstractContextManager:
         """With spectral norm, D's normalised weights computed once for a whole D update:
         torch's parametrization otherwise runs a power iteration (and its bookkeeping) on
-        each of D's passes, three in a ``stable`` step (real, fake, R1) and ~2 s of the
-        README's GAN example. One iteration per update is the SN-GAN paper's own schedule.
-        Not under DP, whose per-sample hooks see every pass."""
+        each of D's passes, three in a ``stable`` step (real, fake, R1): ~1.8 s of the
+        README's GAN example went to them. One iteration per update is the SN-GAN paper's
+        own schedule. Not under DP, whose per-sample hooks see every pass."""
         if self.hyper["spectral_norm"] and ctx.plain:
             return parametrize.cached()
         return contextlib.nullcontext()

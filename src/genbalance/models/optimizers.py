@@ -19,8 +19,6 @@ import torch
 
 __all__ = ["Adam", "AdamW", "is_plain_adam", "plain_zero_grad"]
 
-_WRAPPED = ("add_param_group", "state_dict", "load_state_dict", "zero_grad")
-
 
 def _unwrapped(name: str, owner: type = torch.optim.Optimizer) -> Any:
     """torch's ``owner.<name>`` without its wrappers (``functools.wraps`` records the
@@ -29,7 +27,7 @@ def _unwrapped(name: str, owner: type = torch.optim.Optimizer) -> Any:
 
 
 class _WithoutDynamoImport:
-    """Mixin: the four wrapped ``Optimizer`` methods, called as torch defines them."""
+    """Mixin: the wrapped ``Optimizer`` methods and ``step``, called as torch defines them."""
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         _unwrapped("add_param_group")(self, param_group)
