@@ -197,25 +197,21 @@ class SpanActivation(nn.Module):
         """
         if not self.has_softmax and not self.tanh_pos.numel() and not self.sigmoid_pos.numel():
             return raw
-        picks = self._draw_categories(raw, generator) if self.has_softmax else None
         out = raw if overwrite else raw.clone()
+        if self.has_softmax:  # first: its shift reads the raw outputs of every column
+            self._draw_categories(raw, generator, out)
         if self.tanh_pos.numel():
             out.index_copy_(1, self.tanh_pos, torch.tanh(raw.index_select(1, self.tanh_pos)))
         if self.sigmoid_pos.numel():
             sig = torch.sigmoid(raw.index_select(1, self.sigmoid_pos))
             out.index_copy_(1, self.sigmoid_pos, sig)
-        if picks is not None:
-            for start, width in self.softmax_spans:
-                out[:, start : start + width] = 0.0
-            rows = out.shape[0]
-            flat = picks + torch.arange(0, rows * self.dim, self.dim, device=out.device)[:, None]
-            out.view(-1).index_fill_(0, flat.view(-1), 1.0)
         return out
 
     def _draw_categories(
-        self, raw: torch.Tensor, generator: torch.Generator | None
-    ) -> torch.Tensor:
-        """(rows, softmax spans): the column drawn in every span, from the span's softmax."""
+        self, raw: torch.Tensor, generator: torch.Generator | None, out: torch.Tensor
+    ) -> None:
+        """Write into ``out``'s softmax spans a one-hot draw from each span's softmax over
+        ``raw`` (``out`` may be ``raw`` itself: each span is read before it is written)."""
         rows = raw.shape[0]
         gdev = generator.device if generator is not None else raw.device  # CPU gen / CUDA
         u = torch.rand(rows, self.n_groups, generator=generator, device=gdev).to(raw.device)
@@ -237,8 +233,11 @@ class SpanActivation(nn.Module):
                 cdf[low] = part.sub(part.amax(1, keepdim=True)).exp_().cumsum_(1)
             # the first position whose cumulative mass passes u x total; zero-mass ones never do
             picks.append(torch.searchsorted(cdf, u[:, j : j + 1] * cdf[:, -1:], right=True))
+            out[:, start : start + width] = 0.0  # while the span is still in cache
         # rounding can put u x total on the total itself: the last position then
-        return torch.minimum(torch.cat(picks, dim=1), self.span_last) + self.span_first
+        chosen = torch.minimum(torch.cat(picks, dim=1), self.span_last) + self.span_first
+        flat = chosen + torch.arange(0, rows * self.dim, self.dim, device=out.device)[:, None]
+        out.view(-1).index_fill_(0, flat.view(-1), 1.0)
 
     def _segment_max(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Span index of every flat softmax position, and its span's largest logit there
