@@ -205,27 +205,33 @@ def _variational_em(
 ) -> tuple[np.ndarray, ...]:
     """Mean-field EM until every column's bound proxy settles; the posterior parameters.
 
-    A column that has converged keeps its parameters while the others go on, so its result
-    does not depend on which other columns it was fitted with.
+    A column that has converged keeps its parameters and leaves the computation while the
+    others go on (one slow column used to keep every column's arrays in each of the up to
+    ``max_iter`` passes). Columns never mix, so a column's result does not depend on which
+    other columns it was fitted with, nor on when they converged.
     """
-    n_cols = feats.shape[0]
-    converged = np.zeros(n_cols, dtype=bool)
-    prev_bound = np.full(n_cols, -np.inf)
-    state = None
+    live = np.arange(feats.shape[0])  # the columns still updating
+    prev_bound = np.full(live.size, -np.inf)
+    state: tuple[np.ndarray, ...] | None = None
+    reg, n_tot = scaled.reg, scaled.n_tot
     for _ in range(max_iter):
-        new_state = _m_step(wfeats, resp, active, scaled.reg, concentration)
-        if state is not None:  # frozen columns keep their converged parameters
-            new_state = tuple(
-                np.where(converged[:, None], old, new)
-                for old, new in zip(state, new_state, strict=True)
-            )
-        state = new_state
-        if converged.all():
-            break
-        resp, log_norm = _e_step(feats, state, active)
-        bound = (w * log_norm).sum(1) / scaled.n_tot
-        converged |= np.abs(bound - prev_bound) < tol
-        prev_bound = bound
+        new_state = _m_step(wfeats, resp, active, reg, concentration)
+        if state is None:
+            state = new_state
+        else:
+            for full, new in zip(state, new_state, strict=True):
+                full[live] = new
+        resp, log_norm = _e_step(feats, new_state, active)
+        bound = (w * log_norm).sum(1) / n_tot
+        going = ~(np.abs(bound - prev_bound) < tol)
+        if not going.all():  # drop the converged columns from every per-column array
+            if not going.any():
+                break
+            live, prev_bound, resp = live[going], bound[going], resp[going]
+            feats, wfeats, w, active = feats[going], wfeats[going], w[going], active[going]
+            reg, n_tot = reg[going], n_tot[going]
+        else:
+            prev_bound = bound
     return state
 
 
