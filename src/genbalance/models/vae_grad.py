@@ -25,6 +25,9 @@ from genbalance.models.nets import SpanActivation
 
 __all__ = ["ElboParts", "closed_form_step", "linear_layers", "supported"]
 
+#: a row's share of the batch loss: one number for all rows, or a (batch, 1) column
+RowShare = float | torch.Tensor
+
 
 class ElboParts(NamedTuple):
     """The loss of a step and its two terms (batch means, as the autograd path reports)."""
@@ -86,10 +89,11 @@ def _head_backward(layer: nn.Linear, h: torch.Tensor, grad: torch.Tensor) -> tor
 
 
 def reconstruction_and_grad(
-    act: SpanActivation, raw: torch.Tensor, x: torch.Tensor, sigma: float, row_weight: torch.Tensor
+    act: SpanActivation, raw: torch.Tensor, x: torch.Tensor, sigma: float, row: RowShare
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-row negative log-likelihood (as ``VAE.reconstruction_loss``) and its gradient at
-    ``raw``, each row's gradient scaled by ``row_weight`` (its share of the batch loss)."""
+    ``raw``, each row's gradient scaled by ``row``, its share of the batch loss (a number
+    when every row has the same share, else a (batch, 1) column)."""
     inv = 1.0 / sigma**2
     t = torch.tanh(raw)
     pred = torch.where(act.tanh_mask, t, raw)
@@ -97,7 +101,7 @@ def reconstruction_and_grad(
     rec = (diff.square() @ act.scalar_mask) * (0.5 * inv)
     # d/draw of 0.5 (pred - x)^2 / sigma^2: linear spans diff, tanh spans diff (1 - tanh^2)
     slope = torch.where(act.tanh_mask, 1.0 - t * t, act.scalar_mask)
-    grad = diff * slope * inv
+    grad = diff.mul(slope).mul_(inv)
     if act.sigmoid_pos.numel():  # Bernoulli columns: BCE with logits
         target = x.clamp(0, 1)
         bce = nn.functional.binary_cross_entropy_with_logits(raw, target, reduction="none")
@@ -111,7 +115,7 @@ def reconstruction_and_grad(
         seg = act.soft_seg.expand(x.shape[0], -1)
         mass = target.new_zeros(x.shape[0], act.n_groups).scatter_add_(1, seg, target)
         grad[:, pos] = logp.exp() * mass.gather(1, seg) - target
-    return rec, grad * row_weight[:, None]
+    return rec, grad.mul_(row)
 
 
 def closed_form_step(
@@ -140,20 +144,21 @@ def closed_form_step(
         zin = z if cond is None else torch.cat([z, cond], dim=1)
         dec_outs = _relu_stack(dec_layers, zin)
         raw = _head(dec.head, dec_outs[-1])
-        n = x.shape[0]
-        share = x.new_full((n,), 1.0 / n) if weight is None else weight / weight.sum()
-        rec, grad_raw = reconstruction_and_grad(act, raw, x, sigma, share)
+        # each row's share of the batch loss: a plain number for a plain mean (multiplying
+        # by it gives the same floats as by a column of it, with fewer kernels)
+        share = None if weight is None else weight / weight.sum()
+        row: RowShare = 1.0 / x.shape[0] if share is None else share[:, None]
+        rec, grad_raw = reconstruction_and_grad(act, raw, x, sigma, row)
         var = std * std  # exp(logvar)
         kl = -0.5 * (1 + logvar - mu.square() - var).sum(1)
         per_row = rec + beta * kl
-        loss = (per_row * share).sum() if weight is not None else per_row.mean()
+        loss = per_row.mean() if share is None else (per_row * share).sum()
         # decoder, then back through the latent sample into the encoder
         grad_h = _head_backward(dec.head, dec_outs[-1], grad_raw)
         grad_zin = _relu_stack_backward(dec_layers, dec_outs, grad_h, need_input=True)
         grad_z = grad_zin[:, : z.shape[1]]
-        row = share[:, None]
         grad_mu = grad_z + beta * mu * row
-        inside = (logvar_raw >= -12.0) & (logvar_raw <= 8.0)  # clamp passes the gradient
+        inside = logvar == logvar_raw  # where the clamp to [-12, 8] passes the gradient
         grad_logvar = (grad_z * eps * (0.5 * std) + (0.5 * beta) * (var - 1.0) * row) * inside
         grad_h = _head_backward(enc.mu, h, grad_mu) + _head_backward(enc.logvar, h, grad_logvar)
         _relu_stack_backward(enc_layers, enc_outs, grad_h, need_input=False)
