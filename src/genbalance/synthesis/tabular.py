@@ -330,7 +330,7 @@ class Synthesizer(BaseSynthesizer):
         every row (useful with ``y=None``, where classes are drawn at random).
 
         ``drop_copies`` (default): generated rows equal in every column to a training row are
-        replaced by fresh draws (up to 5 rounds; rows still copying after that are kept, with a
+        replaced by fresh draws (up to 20 rounds; rows still copying after that are kept, with a
         warning). It needs the fitted object: a synthesizer loaded from a file holds no trace
         of its training rows, so nothing is checked there. ``n_copies_replaced_`` counts them.
         """
