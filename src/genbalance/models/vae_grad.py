@@ -1,13 +1,13 @@
 """Closed-form gradients of the tabular VAE's loss: one training step without autograd.
 
-A default fit is ~800 steps of a 128 x 128 MLP on a batch of 64-512 rows. At that size a step
-is a few hundred tiny kernels, and autograd's graph (a node, saved tensors and a dispatch per
-operation, twice) costs more than the arithmetic. The VAE's loss has simple derivatives:
-Gaussian and Bernoulli terms per column, a softmax cross-entropy per one-hot span, and the KL
-term of a diagonal Gaussian; its networks are Linear + ReLU stacks. This module writes the
-backward pass out by hand (the same matrix products autograd would run, without the graph),
-which made a default step 1.4-1.7x faster on CPU. The gradients equal autograd's up to float
-rounding (tests/unit/models/test_vae_grad.py).
+A default fit is ~800 steps of two small MLPs (128 and 128 x 128) on a batch of 64-128 rows. At
+that size a step is a few hundred tiny kernels, and autograd's graph (a node, saved tensors and
+a dispatch per operation, twice) costs more than the arithmetic. The VAE's loss has simple
+derivatives: Gaussian and Bernoulli terms per column, a softmax cross-entropy per one-hot span,
+and the KL term of a diagonal Gaussian; its networks are Linear + ReLU stacks. This module
+writes the backward pass out by hand (the same matrix products autograd would run, without the
+graph), which made a default step 1.4-1.7x faster on CPU. The gradients equal autograd's up to
+float rounding (tests/unit/models/test_vae_grad.py).
 
 Used by :meth:`genbalance.models.vae.VAE.train_step` when :func:`supported` says so: no
 normalisation layers, and a plain step (no DP-SGD, whose per-sample gradients need autograd's

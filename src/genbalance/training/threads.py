@@ -20,8 +20,8 @@ from genbalance.models.base import GenerativeModel
 __all__ = ["SMALL_STEP_FLOPS", "check_threads", "step_flops", "training_threads"]
 
 #: below this many floating-point operations a step (forward + backward, ~6 per weight and
-#: row) a CPU fit runs on one thread: the default 128 x 128 VAE on a KEEL table at batch 128
-#: is ~3e7
+#: row) a CPU fit runs on one thread: the default VAE (a 128 encoder, a 128 x 128 decoder) on a
+#: KEEL table at batch 128 is ~3e7
 SMALL_STEP_FLOPS = 2e8
 
 

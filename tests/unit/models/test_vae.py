@@ -4,11 +4,14 @@ are explained."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
 from genbalance import models
 from genbalance.models.base import OutputSpan
+from genbalance.models.vae_grad import linear_layers
 from genbalance.training.trainer import Trainer
 
 
@@ -128,3 +131,21 @@ def test_reconstruction_loss_uses_the_likelihood_of_each_span():
 def test_bad_vae_settings_are_named(bad, message):
     with pytest.raises(ValueError, match=message):
         models.get("vae")(3, 2, **bad)
+
+
+def test_files_from_before_encoder_hidden_load_with_their_deep_encoder():
+    """``encoder_hidden`` (one layer by default) is new: a stored configuration without it
+    describes an encoder as deep as ``hidden``, and loads so, bit for bit."""
+    torch.manual_seed(0)
+    old = models.get("vae")(6, 2, hidden=[16, 8], encoder_hidden=None)
+    config = json.loads(json.dumps(old.get_config()))
+    del config["hyper"]["encoder_hidden"]
+    loaded = models.from_state(config, old.state_tensors())
+    assert len(linear_layers(loaded.encoder.body)) == 2
+    for a, b in zip(old.state_tensors().values(), loaded.state_tensors().values(), strict=True):
+        assert torch.equal(a, b)
+    new = models.get("vae")(6, 2, hidden=[16, 8])
+    assert new.hyper["encoder_hidden"] == [128]
+    config = json.loads(json.dumps(new.get_config()))
+    assert models.from_state(config, new.state_tensors()).hyper["encoder_hidden"] == [128]
+    assert len(linear_layers(new.encoder.body)) == 1

@@ -114,3 +114,24 @@ def test_a_fit_trains_through_the_closed_form_and_matches_the_autograd_fit(monke
     pairs = zip(fast.model_.decoder.parameters(), slow.model_.decoder.parameters(), strict=True)
     for a, b in pairs:
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+
+
+def test_a_one_layer_encoder_trains_through_the_closed_form():
+    """The default encoder has one hidden layer (and a linear one, none): the closed-form
+    gradients still equal autograd's."""
+    for enc in ([24], []):
+        gen = torch.Generator().manual_seed(1)
+        torch.manual_seed(1)
+        vae = models.get("vae")(10, 3, spans=_spans(), hidden=[32, 16], encoder_hidden=enc)
+        assert len(vae.encoder.body) == 2 * len(enc) + len(enc)  # Linear, Identity, ReLU
+        assert supported(vae.encoder, vae.decoder)
+        x = _batch(40, gen)
+        cond = vae._class_rows(torch.randint(0, 3, (40,), generator=gen))
+        eps = torch.randn(40, vae.hyper["latent_dim"], generator=gen)
+        loss, _, _, expected, params = _autograd_grads(vae, x, cond, eps, None)
+        parts = closed_form_step(vae, x, cond, eps, None)
+        torch.testing.assert_close(parts.loss, loss, rtol=1e-5, atol=1e-5)
+        for p, g in zip(params, expected, strict=True):
+            torch.testing.assert_close(
+                p.grad, g, rtol=1e-4, atol=1e-5 * float(g.abs().max()) + 1e-7
+            )
