@@ -22,13 +22,16 @@ M = ["roc_auc", "gmean", "bal_acc", "f1"]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--default", default="keel100-draws", help="run holding gb-default")
+    parser.add_argument("--default", default="keel100-draws", help="run holding the default")
+    parser.add_argument(
+        "--sampler", default="gb-default", help="the default's name in that run (a spec string)"
+    )
     args = parser.parse_args()
     fd = pd.read_csv(R / "keel100-forestdiffusion" / "cells.csv")
     base = pd.read_csv(R / "keel100" / "cells.csv")
     base = base[(base.seed == 0) & ~base.sampler.str.startswith("gb")]
     default = pd.read_csv(R / args.default / "cells.csv").query("seed == 0")
-    default = default[default.sampler == "gb-default"]
+    default = default[default.sampler == args.sampler].assign(sampler="gb-default")
     gan = pd.read_csv(R / "keel100-gan" / "cells.csv").query("seed == 0 and sampler == 'gb-gan'")
     folds = fd.groupby("dataset").fold.nunique()
     complete = folds[folds == 5].index
