@@ -23,8 +23,8 @@ DEFAULTS: dict[str, Any] = {
     "latent_dim": 32,
     "hidden": [128, 128],  # half the time per step of 256 on small tables; the decoder runs
     # them in reverse, the encoder in order when ``encoder_hidden`` is None
-    # the encoder's own widths. One layer: a fifth less time per fit and level or better on
-    # every keel100 metric; a one-layer decoder lost minority F1 (docs/scale.md)
+    # the encoder's own widths. One layer: ~12 % less time per fit and level on every keel100
+    # metric; a one-layer decoder lost minority F1 (docs/scale.md)
     "encoder_hidden": [128],
     "norm": "none",
     "lr": 1e-3,
