@@ -265,7 +265,8 @@ def test_bad_init_values_are_clear(tmp_path, target_table):
 
 def test_changing_the_trunk_warns(source, target_table):
     with pytest.warns(UserWarning, match="start fresh"):
-        tuned = synth(steps=5, model_options={"hidden": [64, 64]}).fit(*target_table, init=source)
+        options = {"hidden": [64, 64], "encoder_hidden": [64]}  # both networks change shape
+        tuned = synth(steps=5, model_options=options).fit(*target_table, init=source)
     assert tuned.transfer_["weights"]["share_copied"] < 0.5
 
 
