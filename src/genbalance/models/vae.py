@@ -21,8 +21,9 @@ from genbalance.models.vae_grad import closed_form_step, supported
 
 DEFAULTS: dict[str, Any] = {
     "latent_dim": 32,
-    "hidden": [128, 128],  # half the time per step of 256 on small tables; the decoder runs
-    # them in reverse, the encoder in order when ``encoder_hidden`` is None
+    # half the time per step of 256 on small tables (docs/benchmark.md); the decoder runs them
+    # in reverse, the encoder in order where ``encoder_hidden`` is None
+    "hidden": [128, 128],
     # the encoder's own widths. One layer: ~12 % less time per fit and level on every keel100
     # metric; a one-layer decoder lost minority F1 (docs/scale.md)
     "encoder_hidden": [128],
