@@ -1,11 +1,12 @@
 """ForestDiffusion's partial run against the default, the GAN and the stored baselines.
 
-``python benchmarks/forestdiffusion_ranks.py [--default keel100-draws]`` reads the cells of
-``benchmarks/results/keel100-forestdiffusion`` (one seed, smallest tables first, partial by
+``python benchmarks/forestdiffusion_ranks.py [--default RUN] [--sampler SPEC]`` reads the cells
+of ``benchmarks/results/keel100-forestdiffusion`` (one seed, smallest tables first, partial by
 design), keeps the datasets whose five folds it finished, and prints, on those datasets only,
 the mean rank of every sampler per metric (seed 0 cells of the stored keel100 baselines, the
-default's cells from ``--default``, the no-preset GAN from keel100-gan) and the default's
-per-dataset win/tie/loss and Wilcoxon signed-rank p against ForestDiffusion.
+default's cells from ``--default`` (the sampler named ``--sampler`` there), the no-preset GAN
+from keel100-gan) and the default's per-dataset win/tie/loss and Wilcoxon signed-rank p against
+ForestDiffusion.
 """
 
 from __future__ import annotations

@@ -123,7 +123,7 @@ def test_a_one_layer_encoder_trains_through_the_closed_form():
         gen = torch.Generator().manual_seed(1)
         torch.manual_seed(1)
         vae = models.get("vae")(10, 3, spans=_spans(), hidden=[32, 16], encoder_hidden=enc)
-        assert len(vae.encoder.body) == 2 * len(enc) + len(enc)  # Linear, Identity, ReLU
+        assert len(vae.encoder.body) == 3 * len(enc)  # Linear, Identity, ReLU a layer
         assert supported(vae.encoder, vae.decoder)
         x = _batch(40, gen)
         cond = vae._class_rows(torch.randint(0, 3, (40,), generator=gen))
