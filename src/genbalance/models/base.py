@@ -53,9 +53,12 @@ class StepContext(Protocol):
         """Backward, clip, check, step the optimiser ``name``; returns the gradient norm."""
         ...
 
-    def apply_gradients(self, name: str, loss: torch.Tensor) -> float:
+    def apply_gradients(
+        self, name: str, loss: torch.Tensor | float, norm: float | None = None
+    ) -> float:
         """Check ``loss``, then clip, check, step the optimiser ``name`` whose parameters'
-        ``.grad`` the family filled itself (the gradients of ``loss``); returns the norm."""
+        ``.grad`` the family filled itself (the gradients of ``loss``, a tensor or a number;
+        ``norm``: their global L2 norm where the family has it already); returns the norm."""
         ...
 
 

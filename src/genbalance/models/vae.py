@@ -17,7 +17,7 @@ from torch import nn
 from genbalance.models.base import GenerativeModel
 from genbalance.models.nets import SpanActivation, norm_layer
 from genbalance.models.optimizers import Adam
-from genbalance.models.vae_grad import closed_form_step, supported
+from genbalance.models.vae_grad import closed_form_step, runs_here, supported
 
 DEFAULTS: dict[str, Any] = {
     "latent_dim": 32,
@@ -157,22 +157,21 @@ class VAE(GenerativeModel):
     def train_step(self, x, y, ctx) -> dict[str, float]:
         cond = self._class_rows(y) if self.hyper["conditional"] else None
         w = ctx.sample_weight
-        if ctx.plain and self._closed_form:  # same loss, gradients written out (vae_grad.py)
+        if ctx.plain and self._closed_form and runs_here(x):  # gradients written out
             eps = torch.randn((x.shape[0], self.hyper["latent_dim"]), generator=ctx.generator)
-            parts = closed_form_step(self, x, cond, eps.to(x.device), w)
-            ctx.apply_gradients("vae", parts.loss)
-            loss, rec_mean, kl_mean = parts
-        else:
-            mu, logvar = self.encoder(_joined(x, cond))
-            eps = torch.randn(mu.shape, generator=ctx.generator).to(mu.device)
-            z = torch.addcmul(mu, eps, torch.exp(0.5 * logvar))
-            raw = self.decoder(_joined(z, cond))
-            rec = self.reconstruction_loss(raw, x)
-            kl = -0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(1)
-            per_row = rec + self.hyper["beta"] * kl
-            loss = per_row.mean() if w is None else (per_row * w).sum() / w.sum()
-            ctx.update("vae", loss)
-            rec_mean, kl_mean = rec.detach().mean(), kl.detach().mean()
+            parts = closed_form_step(self, x, cond, eps, w)  # NumPy, see vae_grad.py
+            ctx.apply_gradients("vae", parts.loss, norm=parts.grad_norm)
+            return {"loss": parts.loss, "loss_rec": parts.rec, "loss_kl": parts.kl}
+        mu, logvar = self.encoder(_joined(x, cond))
+        eps = torch.randn(mu.shape, generator=ctx.generator).to(mu.device)
+        z = torch.addcmul(mu, eps, torch.exp(0.5 * logvar))
+        raw = self.decoder(_joined(z, cond))
+        rec = self.reconstruction_loss(raw, x)
+        kl = -0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(1)
+        per_row = rec + self.hyper["beta"] * kl
+        loss = per_row.mean() if w is None else (per_row * w).sum() / w.sum()
+        ctx.update("vae", loss)
+        rec_mean, kl_mean = rec.detach().mean(), kl.detach().mean()
         # one conversion for the three metrics: each .item() is a kernel and a sync
         values = torch.stack([loss.detach(), rec_mean, kl_mean]).tolist()
         return dict(zip(("loss", "loss_rec", "loss_kl"), values, strict=True))

@@ -5,6 +5,7 @@ more in hand-offs than it saves, and a second thread competes with whatever else
 fold of ``cross_validate(n_jobs=2)``, the classifier beside it). Such fits run on one thread;
 a model whose step is big enough to keep several cores busy keeps the threads it was given
 (``torch.get_num_threads()``, which follows ``OMP_NUM_THREADS`` and the process's CPU share).
+The same count holds for NumPy's BLAS while the fit runs (threadpoolctl).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
+from threadpoolctl import threadpool_limits
 
 from genbalance.models.base import GenerativeModel
 
@@ -56,8 +58,14 @@ def training_threads(
         wanted = 1 if step_flops(model, batch_size) < SMALL_STEP_FLOPS else before
     if wanted != before:
         torch.set_num_threads(wanted)
+    # NumPy's BLAS too: the VAE's CPU steps multiply through it (models/vae_grad.py), and
+    # OpenBLAS splits even a 64 x 128 x 128 product over every core (a default fit ~1.6x
+    # slower on two cores than on one, and the same thrashing beside a busy neighbour)
+    blas = threadpool_limits(wanted, user_api="blas") if setting is not None else None
     try:
         yield wanted
     finally:
+        if blas is not None:
+            blas.restore_original_limits()
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)

@@ -118,17 +118,23 @@ class StepContext:
             loss.backward(retain_graph=retain_graph)
         return self._step(name, opt)
 
-    def apply_gradients(self, name: str, loss: torch.Tensor) -> float:
+    def apply_gradients(
+        self, name: str, loss: torch.Tensor | float, norm: float | None = None
+    ) -> float:
         """Clip, check, step the optimiser ``name`` whose parameters' ``.grad`` the family set
         itself (closed-form gradients of ``loss``, only where ``plain``); returns the
-        gradient norm."""
+        gradient norm. ``norm``, the family's own global norm of those gradients, saves
+        computing it again where nothing changes them first (no all-reduce, no clipping)."""
         self._check_loss(name, loss)
-        return self._step(name, self._optimizer(name))
+        return self._step(name, self._optimizer(name), norm)
 
-    def _check_loss(self, name: str, loss: torch.Tensor) -> None:
-        if self._trainer.dist is None and not torch.isfinite(loss):  # distributed: NaN
-            # spreads through the all-reduce, so every rank sees it
-            raise NonFiniteError(f"loss of {name!r} is {loss.item()} at step {self.step}")
+    def _check_loss(self, name: str, loss: torch.Tensor | float) -> None:
+        value = loss if isinstance(loss, float) else None
+        finite = math.isfinite(value) if value is not None else bool(torch.isfinite(loss))
+        if self._trainer.dist is None and not finite:  # distributed: NaN spreads through
+            # the all-reduce, so every rank sees it
+            shown = value if value is not None else loss.item()
+            raise NonFiniteError(f"loss of {name!r} is {shown} at step {self.step}")
 
     def _optimizer(self, name: str) -> torch.optim.Optimizer:
         dp = self._trainer._dp
@@ -136,8 +142,11 @@ class StepContext:
             dp.optimizers[name] if dp and name in dp.optimizers else self._model.optimizers()[name]
         )
 
-    def _step(self, name: str, opt: torch.optim.Optimizer) -> float:
-        """Average over ranks, clip, check and take the step of gradients already in place."""
+    def _step(
+        self, name: str, opt: torch.optim.Optimizer, known_norm: float | None = None
+    ) -> float:
+        """Average over ranks, clip, check and take the step of gradients already in place
+        (``known_norm``: their norm as the family computed it, used where it still holds)."""
         params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
         dist = self._trainer.dist
         if dist is not None:
@@ -145,6 +154,8 @@ class StepContext:
         clip = self._trainer.config.grad_clip
         if clip:
             norm = torch.nn.utils.clip_grad_norm_(params, clip)
+        elif known_norm is not None and dist is None:
+            norm = known_norm
         else:  # the norm only (the NaN check and the metric): no rescaling of every gradient
             norm = gradient_norm([p.grad for p in params])
         gnorm = float(norm)  # one conversion serves the check and the metric

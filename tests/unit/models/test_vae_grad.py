@@ -77,9 +77,9 @@ def test_closed_form_gradients_equal_autograd(options):
     weight = torch.rand(n, generator=gen) + 0.2 if weighted else None
     loss, rec, kl, expected, params = _autograd_grads(vae, x, cond, eps, weight)
     parts = closed_form_step(vae, x, cond, eps, weight)
-    torch.testing.assert_close(parts.loss, loss, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(parts.rec, rec, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(parts.kl, kl, rtol=1e-5, atol=1e-5)
+    assert parts.loss == pytest.approx(float(loss), rel=1e-5, abs=1e-5)
+    assert parts.rec == pytest.approx(float(rec), rel=1e-5, abs=1e-5)
+    assert parts.kl == pytest.approx(float(kl), rel=1e-5, abs=1e-5)
     for p, g in zip(params, expected, strict=True):  # float rounding, relative to the tensor
         torch.testing.assert_close(p.grad, g, rtol=1e-4, atol=1e-5 * float(g.abs().max()) + 1e-7)
 
@@ -130,7 +130,7 @@ def test_a_one_layer_encoder_trains_through_the_closed_form():
         eps = torch.randn(40, vae.hyper["latent_dim"], generator=gen)
         loss, _, _, expected, params = _autograd_grads(vae, x, cond, eps, None)
         parts = closed_form_step(vae, x, cond, eps, None)
-        torch.testing.assert_close(parts.loss, loss, rtol=1e-5, atol=1e-5)
+        assert parts.loss == pytest.approx(float(loss), rel=1e-5, abs=1e-5)
         for p, g in zip(params, expected, strict=True):
             torch.testing.assert_close(
                 p.grad, g, rtol=1e-4, atol=1e-5 * float(g.abs().max()) + 1e-7
