@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from genbalance import Synthesizer, models
-from genbalance.models.vae_grad import closed_form_step, supported
+from genbalance.models.vae_grad import closed_form_step, runs_here, supported
 from genbalance.spans import OutputSpan
 
 
@@ -135,3 +135,58 @@ def test_a_one_layer_encoder_trains_through_the_closed_form():
             torch.testing.assert_close(
                 p.grad, g, rtol=1e-4, atol=1e-5 * float(g.abs().max()) + 1e-7
             )
+
+
+def _one_step_setup(seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    vae = models.get("vae")(10, 3, spans=_spans(), hidden=[32, 16])
+    x = _batch(40, gen)
+    cond = vae._class_rows(torch.randint(0, 3, (40,), generator=gen))
+    eps = torch.randn(40, vae.hyper["latent_dim"], generator=gen)
+    return vae, x, cond, eps
+
+
+def test_the_step_reports_the_global_norm_of_the_gradients_it_wrote():
+    """The trainer takes the gradient norm from the step (one dot product over the flat
+    buffer) instead of computing it again: it must be the norm of the ``.grad`` tensors."""
+    vae, x, cond, eps = _one_step_setup()
+    parts = closed_form_step(vae, x, cond, eps, None)
+    grads = [p.grad for p in [*vae.encoder.parameters(), *vae.decoder.parameters()]]
+    expected = float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])))
+    assert parts.grad_norm == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_step_follows_weights_that_moved_to_new_memory():
+    """The NumPy views are bound once per model; weights given new storage (a reload that
+    assigns instead of copying, ``.to()`` and back) must be read and their gradients
+    written where the parameters now are."""
+    vae, x, cond, eps = _one_step_setup()
+    closed_form_step(vae, x, cond, eps, None)
+    head = vae.decoder.head
+    head.weight.data = head.weight.data.clone() * 0.5  # new storage, other values
+    _, _, _, expected, params = _autograd_grads(vae, x, cond, eps, None)
+    closed_form_step(vae, x, cond, eps, None)
+    for p, g in zip(params, expected, strict=True):
+        torch.testing.assert_close(p.grad, g, rtol=1e-4, atol=1e-5 * float(g.abs().max()) + 1e-7)
+
+
+def test_an_overflowing_step_is_quiet_and_non_finite():
+    """Exploding weights overflow inside NumPy: no RuntimeWarning reaches the user (torch's
+    path gives none either); the loss is non-finite, so the trainer's check rolls back."""
+    import warnings
+
+    vae, x, cond, eps = _one_step_setup()
+    with torch.no_grad():
+        for p in vae.decoder.parameters():
+            p.fill_(1e30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        parts = closed_form_step(vae, x, cond, eps, None)
+    assert not np.isfinite(parts.loss)
+
+
+def test_only_float32_cpu_batches_take_the_numpy_step():
+    assert runs_here(torch.zeros(2, 3))
+    assert not runs_here(torch.zeros(2, 3, dtype=torch.float64))
+    assert not runs_here(torch.zeros(2, 3, device="meta"))

@@ -519,6 +519,35 @@ def test_small_models_train_on_one_thread_and_the_setting_is_restored(monkeypatc
         torch.set_num_threads(before)
 
 
+def test_numpy_blas_follows_the_thread_setting_during_a_fit():
+    """The VAE's CPU steps multiply through NumPy's BLAS (models/vae_grad.py): OpenBLAS would
+    spread each small product over every core, so a fit gives it the trainer's count and puts
+    the process's setting back after."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    if not blas_threads():
+        pytest.skip("NumPy has no BLAS that threadpoolctl can see")
+    X, y = imbalanced(100, 10)
+    seen: list[list[int]] = []
+
+    class BlasToy(Toy):
+        def train_step(self, x, y, ctx):
+            seen.append(blas_threads())
+            return super().train_step(x, y, ctx)
+
+    with threadpool_limits(2, user_api="blas"):
+        outside = blas_threads()
+        Trainer(epochs=None, max_steps=2, batch_size=16).fit(BlasToy(2, 2), X, y)
+        assert all(counts == [1] * len(outside) for counts in seen)
+        assert blas_threads() == outside  # put back
+        seen.clear()
+        Trainer(epochs=None, max_steps=2, batch_size=16, threads=None).fit(BlasToy(2, 2), X, y)
+        assert all(counts == outside for counts in seen)
+
+
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "many"])
 def test_bad_thread_settings_are_refused_by_name(bad):
     with pytest.raises(ValueError, match="threads must be 'auto', None or an int >= 1"):
