@@ -252,6 +252,9 @@ def reconstruction_and_grad(
     return rec, grad
 
 
+# an exploding step overflows quietly, as torch's would: the trainer checks the loss and the
+# gradient norm and rolls the step back
+@np.errstate(all="ignore")
 def closed_form_step(
     model: nn.Module,
     x: torch.Tensor,
@@ -263,21 +266,7 @@ def closed_form_step(
     CPU batch, with the noise ``eps`` of the reparameterisation; fills every encoder and
     decoder parameter's ``.grad`` and returns the loss parts. ``cond``: the one-hot class rows
     (None for an unconditional VAE); ``weight``: per-row loss weights (None: a plain mean)."""
-    # an exploding step overflows quietly, as torch's would: the trainer checks the loss and
-    # the gradient norm and rolls the step back
-    with np.errstate(all="ignore"):
-        return _step(_bound(model), model, x, cond, eps, weight)
-
-
-def _step(
-    bound: _Bound,
-    model: nn.Module,
-    x: torch.Tensor,
-    cond: torch.Tensor | None,
-    eps: torch.Tensor,
-    weight: torch.Tensor | None,
-) -> ElboParts:
-    """:func:`closed_form_step` with the model's NumPy views in hand."""
+    bound = _bound(model)
     beta, sigma = float(model.hyper["beta"]), float(model.hyper["scalar_sigma"])
     xs, noise = x.numpy(), eps.numpy()
     classes = None if cond is None else cond.numpy()
