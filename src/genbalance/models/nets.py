@@ -78,8 +78,9 @@ class MinibatchStd(nn.Module):
 
 
 #: a span whose exp-mass under the row's shift is below this (its logits ~69 below the row's
-#: largest output) is drawn again under its own max: above it, exp keeps float32's precision
-_TINY_MASS = 1e-30
+#: largest output) is drawn again (sampling) or normalised again (the VAE's closed-form loss,
+#: vae_grad.py) under its own max: above it, exp keeps float32's precision
+TINY_MASS = 1e-30
 
 
 class SpanActivation(nn.Module):
@@ -227,7 +228,7 @@ class SpanActivation(nn.Module):
             logits = raw[:, start : start + width]
             cdf = torch.sub(logits, shift, out=scratch[: rows * width].view(rows, width))
             cdf.exp_().cumsum_(1)
-            low = ~(cdf[:, -1] > _TINY_MASS)  # NaN counts too
+            low = ~(cdf[:, -1] > TINY_MASS)  # NaN counts too
             if bool(low.any()):
                 part = logits[low]
                 cdf[low] = part.sub(part.amax(1, keepdim=True)).exp_().cumsum_(1)

@@ -29,7 +29,7 @@ import torch
 from scipy.special import expit
 from torch import nn
 
-from genbalance.models.nets import SpanActivation
+from genbalance.models.nets import TINY_MASS, SpanActivation
 
 __all__ = ["ElboParts", "closed_form_step", "linear_layers", "runs_here", "supported"]
 
@@ -148,9 +148,6 @@ def _masks(act: SpanActivation) -> _Masks:
     )
 
 
-#: a span's exp-mass under its row's shift below this is shifted by its own maximum
-_TINY_MASS = 1e-30
-
 _BOUND: weakref.WeakKeyDictionary[nn.Module, _Bound] = weakref.WeakKeyDictionary()
 
 
@@ -209,7 +206,7 @@ def _shifted_exp(
     logits -= logits.max(axis=1, keepdims=True)
     prob = np.exp(logits)
     total = np.add.reduceat(prob, starts, axis=1)
-    if not total.min() > _TINY_MASS:  # NaN counts too
+    if not total.min() > TINY_MASS:  # NaN counts too
         logits -= np.maximum.reduceat(logits, starts, axis=1)[:, seg]
         np.exp(logits, out=prob)
         total = np.add.reduceat(prob, starts, axis=1)
