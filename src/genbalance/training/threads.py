@@ -5,7 +5,7 @@ more in hand-offs than it saves, and a second thread competes with whatever else
 fold of ``cross_validate(n_jobs=2)``, the classifier beside it). Such fits run on one thread;
 a model whose step is big enough to keep several cores busy keeps the threads it was given
 (``torch.get_num_threads()``, which follows ``OMP_NUM_THREADS`` and the process's CPU share).
-The same count holds for NumPy's BLAS while the fit runs (threadpoolctl).
+NumPy's BLAS runs on one thread while the fit runs (threadpoolctl): see training_threads.
 """
 
 from __future__ import annotations
@@ -58,14 +58,14 @@ def training_threads(
         wanted = 1 if step_flops(model, batch_size) < SMALL_STEP_FLOPS else before
     if wanted != before:
         torch.set_num_threads(wanted)
-    # NumPy's BLAS too: the VAE's CPU steps multiply through it (models/vae_grad.py), and
-    # OpenBLAS splits even a 64 x 128 x 128 product over every core (a default fit ~1.6x
-    # slower on two cores than on one, and the same thrashing beside a busy neighbour)
-    blas = threadpool_limits(wanted, user_api="blas") if setting is not None else None
+    # NumPy's BLAS on one thread, whatever torch gets: the VAE's CPU steps multiply through
+    # it (models/vae_grad.py) at sizes that gain nothing from a second thread, and a BLAS pool
+    # beside torch's OpenMP threads spin-waits against them (pima: 13.3 s with two threads
+    # each, against 0.96-1.14 s with one of the two pools on one thread)
+    blas = threadpool_limits(1, user_api="blas")
     try:
         yield wanted
     finally:
-        if blas is not None:
-            blas.restore_original_limits()
+        blas.restore_original_limits()
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
