@@ -129,12 +129,9 @@ class StepContext:
         return self._step(name, self._optimizer(name), norm)
 
     def _check_loss(self, name: str, loss: torch.Tensor | float) -> None:
-        value = loss if isinstance(loss, float) else None
-        finite = math.isfinite(value) if value is not None else bool(torch.isfinite(loss))
-        if self._trainer.dist is None and not finite:  # distributed: NaN spreads through
-            # the all-reduce, so every rank sees it
-            shown = value if value is not None else loss.item()
-            raise NonFiniteError(f"loss of {name!r} is {shown} at step {self.step}")
+        # distributed: a NaN spreads through the all-reduce, so every rank sees it there
+        if self._trainer.dist is None and not math.isfinite(value := float(loss)):
+            raise NonFiniteError(f"loss of {name!r} is {value} at step {self.step}")
 
     def _optimizer(self, name: str) -> torch.optim.Optimizer:
         dp = self._trainer._dp
