@@ -84,6 +84,7 @@ STEPS, MODEL, TRAINER = next(
     (steps, dict(m), {"batch_size": BATCH, **t}) for f, steps, m, t in GEN_MODELS if f == FAMILY
 )
 QUICK_STEPS = 30
+WARM = 500  # the warm-start setting's conditional-VAE steps (BAGAN-style initialisation)
 FEATURE_EPOCHS = {False: 30, True: 3}  # the feature CNN's epochs (images.py's), by --quick
 CLIP = 1.0
 OUT = ROOT / "benchmarks" / "results" / "image-cures"
@@ -104,6 +105,7 @@ def settings() -> list[Setting]:
     grads = "against exploding gradients"
     modes = "against mode collapse"
     imb = "against imbalance"
+    warm = "head-to-tail transfer"
     natural = {"sampling": "natural"}
     critic = 2 if DCGAN_DEFAULTS["n_critic"] == 1 else 1  # the other of one or two D steps
     steps = {"n_critic": critic}
@@ -119,6 +121,10 @@ def settings() -> list[Setting]:
         Setting("no-ema", modes, "ema=None (raw G weights)", trainer={"ema": None}),
         Setting("natural", imb, "sampling=natural (class frequencies)", trainer=natural),
         Setting("sqrt", imb, "sampling=sqrt (sqrt of frequencies)", trainer={"sampling": "sqrt"}),
+        Setting("warm-start", warm, f"warm_start_steps={WARM} (G first a conditional VAE decoder)",
+                {"warm_start_steps": WARM}),
+        Setting("warm-start-long", warm, f"warm_start_steps={2 * WARM}",
+                {"warm_start_steps": 2 * WARM}),
         Setting(
             "natural+class-weight",
             imb,

@@ -153,6 +153,13 @@ class GenerativeModel(ABC):
         """Samples in encoded space, one per label in ``y`` (no gradients)."""
 
     # ----------------------------------------------------------------- shared behaviour
+    def before_training(self, ctx: StepContext) -> str | None:
+        """Work done once before the first training step of a new run (not on resume), e.g.
+        a warm start of a generator; batches come from ``ctx.next_batch``. Returns a line for
+        the training history's events, or None. A family that trains under DP-SGD must not
+        read real rows here (only the trainer's private updates may). Default: nothing."""
+        return None
+
     def after_training(self, generator: torch.Generator) -> None:
         """Work done once, when training has ended and the sampling weights (EMA, if on) are
         in place, e.g. fitting a network to the final generator. Default: nothing."""

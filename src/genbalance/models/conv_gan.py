@@ -10,6 +10,14 @@
 - Hinge loss; DiffAugment (Zhao et al., 2020): the same differentiable random translation and
   cutout are applied to real and generated images before D (``augment=True``), so that D cannot
   memorise the few images of a rare class. EMA of G comes from ``TrainerConfig(ema=...)``.
+- Warm start (``warm_start_steps``; the idea of BAGAN, Mariani et al., 2018: start the
+  adversarial game from an autoencoder trained on every class): before the first adversarial
+  step, G is trained as the decoder of a conditional VAE on class-balanced batches, so that
+  ``G(z, y)`` with ``z ~ N(0, I)`` already draws the class with the stroke and slant learnt
+  from all classes. A rare class of a few images then starts from the style variation of the
+  frequent ones instead of from noise, and the adversarial steps sharpen it. The VAE's encoder
+  is dropped afterwards (it is not part of the model file). (The dcgan family has no DP-SGD
+  training; under it, this warm start would need its own privacy accounting.)
 
 Models see flat ``(n, C*H*W)`` tensors in [0, 1] (channels first), like every family.
 """
@@ -17,7 +25,7 @@ Models see flat ``(n, C*H*W)`` tensors in [0, 1] (channels first), like every fa
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -26,8 +34,11 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from genbalance.models.base import GenerativeModel
 from genbalance.models.losses import discriminator_loss, generator_loss
-from genbalance.models.nets import evaluating
+from genbalance.models.nets import evaluating, one_hot
 from genbalance.models.optimizers import Adam
+
+if TYPE_CHECKING:
+    from genbalance.models.base import StepContext
 
 AUG_OPS = ("translation", "cutout")
 
@@ -45,6 +56,9 @@ DEFAULTS: dict[str, Any] = {
     "aug_policy": "translation,cutout",
     "translation_ratio": 0.125,
     "cutout_ratio": 0.5,
+    "warm_start_steps": 0,  # conditional-VAE steps that train G as a decoder first (0 = off)
+    "warm_start_lr": 1e-3,
+    "warm_start_beta": 1.0,  # weight of the VAE's KL term
 }
 
 
@@ -136,6 +150,45 @@ def downsampling_body(
     return nn.Sequential(*layers), width
 
 
+class ConvEncoder(nn.Module):
+    """Gaussian posterior ``q(z | x, y)`` of a conditional VAE: the class one-hot enters as
+    extra image planes and again before the dense layer."""
+
+    def __init__(
+        self, n_classes: int, image_shape: list[int], channels: int, hidden: int, latent: int
+    ) -> None:
+        super().__init__()
+        self.n_classes = n_classes
+        self.body, width = downsampling_body(
+            image_shape[0] + n_classes, image_shape, channels, spectral=False, norm=True
+        )
+        self.fc = nn.Sequential(nn.Linear(width + n_classes, hidden), nn.ReLU())
+        self.mu = nn.Linear(hidden, latent)
+        self.logvar = nn.Linear(hidden, latent)
+
+    def forward(self, imgs: torch.Tensor, y: torch.Tensor):
+        oh = one_hot(y, self.n_classes)
+        planes = oh[:, :, None, None].expand(-1, -1, imgs.shape[2], imgs.shape[3])
+        phi = self.body(torch.cat([imgs, planes], dim=1)).mean(dim=(2, 3))
+        h = self.fc(torch.cat([phi, oh], dim=1))
+        return self.mu(h), self.logvar(h).clamp(-12.0, 8.0)
+
+
+def pixel_elbo(
+    logits: torch.Tensor, imgs: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, beta: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per image: binary cross-entropy of the pixels (summed) + ``beta`` * KL(q || N(0, I));
+    returns ``(loss, rec, kl)``, each of shape ``(n,)``."""
+    rec = F.binary_cross_entropy_with_logits(logits, imgs.clamp(0, 1), reduction="none")
+    rec = rec.flatten(1).sum(1)
+    kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
+    return rec + beta * kl, rec, kl
+
+
+def weighted_mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    return values.mean() if weight is None else (values * weight).sum() / weight.sum()
+
+
 # ---------------------------------------------------------------------- DiffAugment
 def diff_augment(
     x: torch.Tensor,
@@ -189,9 +242,11 @@ class ConvGenerator(nn.Module):
         self.embed = nn.Embedding(n_classes, embed_dim)
         self.decoder = UpsamplingDecoder(z_dim + embed_dim, image_shape, channels)
 
+    def logits(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.decoder(torch.cat([z, self.embed(y.long())], dim=1))
+
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        logits = self.decoder(torch.cat([z, self.embed(y.long())], dim=1))
-        return torch.sigmoid(logits)  # (n, C, H, W)
+        return torch.sigmoid(self.logits(z, y))  # (n, C, H, W)
 
 
 class ProjectionDiscriminator(nn.Module):
@@ -222,6 +277,17 @@ class ConvGAN(GenerativeModel):
                 raise ValueError(f"{key} must be >= 1, got {h[key]}")
             h[key] = int(h[key])
         parse_policy(h["aug_policy"])
+        if int(h["warm_start_steps"]) < 0:
+            raise ValueError(f"warm_start_steps must be >= 0, got {h['warm_start_steps']}")
+        h["warm_start_steps"] = int(h["warm_start_steps"])
+        for key in ("warm_start_lr", "warm_start_beta"):
+            try:
+                value = float(h[key])
+            except (TypeError, ValueError):
+                value = math.nan
+            if not value >= 0:
+                raise ValueError(f"{key} must be a number >= 0, got {h[key]!r}")
+            h[key] = value
         h["betas"] = [float(b) for b in h["betas"]]
         h["augment"] = bool(h["augment"])
         return h
@@ -246,6 +312,43 @@ class ConvGAN(GenerativeModel):
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"G": self.opt_g, "D": self.opt_d}
+
+    # ------------------------------------------------------------------ warm start
+    def before_training(self, ctx: StepContext) -> str | None:
+        """Train G as the decoder of a conditional VAE for ``warm_start_steps`` batches
+        (module docstring). The encoder and its optimiser are dropped afterwards."""
+        h = self.hyper
+        steps = h["warm_start_steps"]
+        if steps == 0:
+            return None
+        encoder = ConvEncoder(
+            self.n_classes, h["image_shape"], h["g_channels"], 256, h["z_dim"]
+        ).to(self.device)
+        opt = Adam([*encoder.parameters(), *self.G.parameters()], lr=h["warm_start_lr"])
+        losses = []
+        for _ in range(steps):
+            x, y = ctx.next_batch()
+            imgs = self._images(x)
+            mu, logvar = encoder(imgs, y)
+            eps = torch.randn(mu.shape, generator=ctx.generator).to(mu.device)
+            logits = self.G.logits(mu + eps * torch.exp(0.5 * logvar), y)
+            per_image, _, _ = pixel_elbo(logits, imgs, mu, logvar, h["warm_start_beta"])
+            loss = weighted_mean(per_image, ctx.sample_weight)
+            if not math.isfinite(value := float(loss.detach())):
+                raise FloatingPointError(
+                    f"the dcgan's warm start diverged (loss {value}); lower warm_start_lr "
+                    "or set warm_start_steps=0"
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(value)
+        self.G.zero_grad(set_to_none=True)
+        tail = losses[-max(1, steps // 10) :]
+        return (
+            f"warm start: G trained as a conditional VAE decoder for {steps} steps "
+            f"(loss {losses[0]:.1f} -> {sum(tail) / len(tail):.1f} per image)"
+        )
 
     # ------------------------------------------------------------------ helpers
     def _images(self, x: torch.Tensor) -> torch.Tensor:

@@ -13,15 +13,16 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from genbalance.models.base import GenerativeModel
 from genbalance.models.conv_gan import (
+    ConvEncoder,
     UpsamplingDecoder,
     check_image_shape,
     check_shape_fits,
-    downsampling_body,
+    pixel_elbo,
+    weighted_mean,
 )
 from genbalance.models.nets import one_hot
 from genbalance.models.optimizers import Adam
@@ -35,27 +36,6 @@ DEFAULTS: dict[str, Any] = {
     "weight_decay": 0.0,
     "beta": 1.0,
 }
-
-
-class _ConvEncoder(nn.Module):
-    def __init__(
-        self, n_classes: int, image_shape: list[int], channels: int, hidden: int, latent: int
-    ) -> None:
-        super().__init__()
-        self.n_classes = n_classes
-        self.body, width = downsampling_body(
-            image_shape[0] + n_classes, image_shape, channels, spectral=False, norm=True
-        )
-        self.fc = nn.Sequential(nn.Linear(width + n_classes, hidden), nn.ReLU())
-        self.mu = nn.Linear(hidden, latent)
-        self.logvar = nn.Linear(hidden, latent)
-
-    def forward(self, imgs: torch.Tensor, y: torch.Tensor):
-        oh = one_hot(y, self.n_classes)
-        planes = oh[:, :, None, None].expand(-1, -1, imgs.shape[2], imgs.shape[3])
-        phi = self.body(torch.cat([imgs, planes], dim=1)).mean(dim=(2, 3))
-        h = self.fc(torch.cat([phi, oh], dim=1))
-        return self.mu(h), self.logvar(h).clamp(-12.0, 8.0)
 
 
 class _ConvDecoder(nn.Module):
@@ -88,7 +68,7 @@ class ConvVAE(GenerativeModel):
     def build(self) -> None:
         h = self.hyper
         check_shape_fits(self.data_dim, h["image_shape"])
-        self.encoder = _ConvEncoder(
+        self.encoder = ConvEncoder(
             self.n_classes, h["image_shape"], h["channels"], h["hidden"], h["latent_dim"]
         )
         self.decoder = _ConvDecoder(
@@ -115,12 +95,8 @@ class ConvVAE(GenerativeModel):
         eps = torch.randn(mu.shape, generator=ctx.generator).to(mu.device)
         z = mu + eps * torch.exp(0.5 * logvar)
         logits = self.decoder(z, y)
-        rec = F.binary_cross_entropy_with_logits(logits, imgs.clamp(0, 1), reduction="none")
-        rec = rec.flatten(1).sum(1)
-        kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
-        per_image = rec + self.hyper["beta"] * kl
-        w = ctx.sample_weight
-        loss = per_image.mean() if w is None else (per_image * w).sum() / w.sum()
+        per_image, rec, kl = pixel_elbo(logits, imgs, mu, logvar, self.hyper["beta"])
+        loss = weighted_mean(per_image, ctx.sample_weight)
         ctx.update("vae", loss)
         return {
             "loss": float(loss.detach()),

@@ -130,6 +130,8 @@ class StepContext:
 
     def _check_loss(self, name: str, loss: torch.Tensor | float) -> None:
         # distributed: a NaN spreads through the all-reduce, so every rank sees it there
+        if isinstance(loss, torch.Tensor):
+            loss = loss.detach()  # float() of a tensor that requires grad warns
         if self._trainer.dist is None and not math.isfinite(value := float(loss)):
             raise NonFiniteError(f"loss of {name!r} is {value} at step {self.step}")
 
@@ -234,6 +236,7 @@ class Trainer:
                     torch.set_rng_state(run.torch_rng)  # resume where the checkpoint stopped
                 else:
                     torch.manual_seed(run.seed + 7919 * run.rank)
+                self._warm_start(run)
                 self._loop(run, bar)
                 self._end_loop(run)
             return self._finish(run)
@@ -334,6 +337,22 @@ class Trainer:
         if self._dp is not None:
             self._dp.resume(history)
         return start_step, history, torch_rng
+
+    def _warm_start(self, run: _Run) -> None:
+        """The family's ``before_training`` work, on a new run only; the EMA shadows and the
+        good-state snapshot then start from the warm-started weights, not the random ones."""
+        if run.start_step > 0:
+            return
+        event = run.model.before_training(run.ctx)
+        if event is None:
+            return
+        run.history.events.append(event)
+        if self.dist is not None:
+            self.dist.broadcast_model(run.model)  # each rank warmed up on its own batches
+        if self.config.ema:
+            parts = run.model.sampling_parts()
+            self.emas = {k: EMA(m, self.config.ema) for k, m in parts.items()}
+        run.snap = snapshot(run.model, self.emas)
 
     # ------------------------------------------------------------------ the loop
     def _loop(self, run: _Run, bar: Any) -> None:

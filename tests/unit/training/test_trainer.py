@@ -592,3 +592,35 @@ def test_an_update_fills_only_its_own_parameters_with_the_full_gradient():
     model = TwoParts(2, 2)
     Trainer(epochs=None, max_steps=3, batch_size=16).fit(model, X, y)
     assert model.checked == 3
+
+
+# ---------------------------------------------------------------------- before_training
+def test_before_training_runs_once_on_a_new_run_and_ema_starts_from_it(tmp_path: Path):
+    """A family's warm start (``before_training``) runs before the first step of a new run,
+    never on resume; its line goes to the history, and the EMA shadow averages from the
+    warm-started weights, not the random ones."""
+    X, y = imbalanced(100, 10)
+    calls: list[int] = []
+
+    class Warm(Toy):
+        def before_training(self, ctx):
+            calls.append(ctx.step)
+            xb, _ = ctx.next_batch()  # batches are available
+            with torch.no_grad():
+                self.net.weight.fill_(float(xb.shape[0]))
+                self.net.bias.zero_()
+            return "warmed up"
+
+    model = Warm(2, 2, lr=0.05)
+    ckpt = str(tmp_path / "w.ckpt")
+    opts = {"epochs": None, "batch_size": 16, "ema": 0.8, "checkpoint_path": ckpt}
+    trainer = Trainer(max_steps=4, **opts)
+    history = trainer.fit(model, X, y)
+    assert calls == [0] and "warmed up" in history.events
+    expected = {"weight": torch.full((2, 2), 16.0), "bias": torch.zeros(2)}
+    for state in model.trace:
+        expected = {k: 0.8 * expected[k] + 0.2 * state[k] for k in expected}
+    for k, v in model.net.state_dict().items():
+        assert torch.allclose(v, expected[k], atol=1e-5)
+    resumed = Trainer(max_steps=6, resume=True, **opts).fit(model, X, y)
+    assert calls == [0] and resumed.events.count("warmed up") == 1  # the first run's line
