@@ -124,7 +124,11 @@ def settings() -> list[Setting]:
         Setting("warm-start", warm, f"warm_start_steps={WARM} (G first a conditional VAE decoder)",
                 {"warm_start_steps": WARM}),
         Setting("warm-start-long", warm, f"warm_start_steps={2 * WARM}",
-                {"warm_start_steps": 2 * WARM}),
+                {"warm_start_steps": 2 * WARM}, reference="warm-start"),
+        Setting(f"warm+n-critic-{critic}", warm, f"n_critic={critic} on top of the warm start",
+                {"warm_start_steps": WARM, **steps}, reference="warm-start"),
+        Setting("warm+translation", warm, "aug_policy=translation on top of the warm start",
+                {"warm_start_steps": WARM, "aug_policy": "translation"}, reference="warm-start"),
         Setting(
             "natural+class-weight",
             imb,
