@@ -129,6 +129,12 @@ def settings() -> list[Setting]:
                 {"warm_start_steps": WARM, **steps}, reference="warm-start"),
         Setting("warm+translation", warm, "aug_policy=translation on top of the warm start",
                 {"warm_start_steps": WARM, "aug_policy": "translation"}, reference="warm-start"),
+        Setting("warm-only", warm, "the warm-started G after one adversarial step (control)",
+                {"warm_start_steps": WARM}, trainer={"max_steps": 1}, reference="warm-start"),
+        Setting("warm+300", warm, "300 adversarial steps after the warm start",
+                {"warm_start_steps": WARM}, trainer={"max_steps": 300}, reference="warm-start"),
+        Setting("warm+slow-g", warm, "lr_g 5e-5 after the warm start (fine-tuning rate)",
+                {"warm_start_steps": WARM, "lr_g": 5e-5}, reference="warm-start"),
         Setting(
             "natural+class-weight",
             imb,
