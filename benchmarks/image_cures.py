@@ -135,6 +135,12 @@ def settings() -> list[Setting]:
                 {"warm_start_steps": WARM}, trainer={"max_steps": 300}, reference="warm-start"),
         Setting("warm+slow-g", warm, "lr_g 5e-5 after the warm start (fine-tuning rate)",
                 {"warm_start_steps": WARM, "lr_g": 5e-5}, reference="warm-start"),
+        Setting("warm+anchor-1", warm, "recon_weight=1 on top of the warm start (VAE-GAN)",
+                {"warm_start_steps": WARM, "recon_weight": 1.0}, reference="warm-start"),
+        Setting("warm+anchor-0.1", warm, "recon_weight=0.1 on top of the warm start",
+                {"warm_start_steps": WARM, "recon_weight": 0.1}, reference="warm-start"),
+        Setting("anchor-1", warm, "recon_weight=1, no warm start (VAE-GAN from scratch)",
+                {"recon_weight": 1.0}),
         Setting(
             "natural+class-weight",
             imb,

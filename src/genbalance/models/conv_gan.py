@@ -16,7 +16,10 @@
   ``G(z, y)`` with ``z ~ N(0, I)`` already draws the class with the stroke and slant learnt
   from all classes. A rare class of a few images then starts from the style variation of the
   frequent ones instead of from noise, and the adversarial steps sharpen it. The VAE's encoder
-  is dropped afterwards (it is not part of the model file). (The dcgan family has no DP-SGD
+  is dropped afterwards (it is not part of the model file), unless ``recon_weight`` > 0: then
+  it stays, and G's adversarial loss adds ``recon_weight`` times the VAE's loss on the real
+  batch (VAE-GAN, Larsen et al., 2016), so the adversarial steps sharpen the decoder instead
+  of leaving it. (The dcgan family has no DP-SGD
   training; under it, this warm start would need its own privacy accounting.)
 
 Models see flat ``(n, C*H*W)`` tensors in [0, 1] (channels first), like every family.
@@ -59,6 +62,10 @@ DEFAULTS: dict[str, Any] = {
     "warm_start_steps": 0,  # conditional-VAE steps that train G as a decoder first (0 = off)
     "warm_start_lr": 1e-3,
     "warm_start_beta": 1.0,  # weight of the VAE's KL term
+    # VAE-GAN anchor: G's loss adds this weight times the conditional VAE's loss on the real
+    # batch (the encoder kept and trained with G), so adversarial steps sharpen G without
+    # leaving the decoder the warm start found (0 = off)
+    "recon_weight": 0.0,
 }
 
 
@@ -280,7 +287,7 @@ class ConvGAN(GenerativeModel):
         if int(h["warm_start_steps"]) < 0:
             raise ValueError(f"warm_start_steps must be >= 0, got {h['warm_start_steps']}")
         h["warm_start_steps"] = int(h["warm_start_steps"])
-        for key in ("warm_start_lr", "warm_start_beta"):
+        for key in ("warm_start_lr", "warm_start_beta", "recon_weight"):
             try:
                 value = float(h[key])
             except (TypeError, ValueError):
@@ -300,12 +307,23 @@ class ConvGAN(GenerativeModel):
         )
         self.D = ProjectionDiscriminator(self.n_classes, h["image_shape"], h["d_channels"])
         betas = tuple(h["betas"])
-        self.opt_g = Adam(self.G.parameters(), lr=h["lr_g"], betas=betas)
+        self.E: ConvEncoder | None = None
+        g_params = list(self.G.parameters())
+        if h["recon_weight"] > 0:  # the anchor's encoder, trained with G by G's optimiser
+            self.E = self._new_encoder()
+            g_params += list(self.E.parameters())
+        self.opt_g = Adam(g_params, lr=h["lr_g"], betas=betas)
         self.opt_d = Adam(self.D.parameters(), lr=h["lr_d"], betas=betas)
         self._policy = parse_policy(h["aug_policy"]) if h["augment"] else ()
 
+    def _new_encoder(self) -> ConvEncoder:
+        h = self.hyper
+        return ConvEncoder(self.n_classes, h["image_shape"], h["g_channels"], 256, h["z_dim"])
+
     def parts(self) -> dict[str, nn.Module]:
-        return {"G": self.G, "D": self.D}
+        if self.E is None:
+            return {"G": self.G, "D": self.D}
+        return {"G": self.G, "D": self.D, "E": self.E}
 
     def sampling_parts(self) -> dict[str, nn.Module]:
         return {"G": self.G}
@@ -321,19 +339,12 @@ class ConvGAN(GenerativeModel):
         steps = h["warm_start_steps"]
         if steps == 0:
             return None
-        encoder = ConvEncoder(
-            self.n_classes, h["image_shape"], h["g_channels"], 256, h["z_dim"]
-        ).to(self.device)
+        encoder = self.E if self.E is not None else self._new_encoder().to(self.device)
         opt = Adam([*encoder.parameters(), *self.G.parameters()], lr=h["warm_start_lr"])
         losses = []
         for _ in range(steps):
             x, y = ctx.next_batch()
-            imgs = self._images(x)
-            mu, logvar = encoder(imgs, y)
-            eps = torch.randn(mu.shape, generator=ctx.generator).to(mu.device)
-            logits = self.G.logits(mu + eps * torch.exp(0.5 * logvar), y)
-            per_image, _, _ = pixel_elbo(logits, imgs, mu, logvar, h["warm_start_beta"])
-            loss = weighted_mean(per_image, ctx.sample_weight)
+            loss = self._vae_loss(encoder, x, y, ctx)
             if not math.isfinite(value := float(loss.detach())):
                 raise FloatingPointError(
                     f"the dcgan's warm start diverged (loss {value}); lower warm_start_lr "
@@ -349,6 +360,15 @@ class ConvGAN(GenerativeModel):
             f"warm start: G trained as a conditional VAE decoder for {steps} steps "
             f"(loss {losses[0]:.1f} -> {sum(tail) / len(tail):.1f} per image)"
         )
+
+    def _vae_loss(self, encoder: ConvEncoder, x, y, ctx: StepContext) -> torch.Tensor:
+        """The conditional VAE's loss on a real batch, G as its decoder (mean per image)."""
+        imgs = self._images(x)
+        mu, logvar = encoder(imgs, y)
+        eps = torch.randn(mu.shape, generator=ctx.generator).to(mu.device)
+        logits = self.G.logits(mu + eps * torch.exp(0.5 * logvar), y)
+        per_image, _, _ = pixel_elbo(logits, imgs, mu, logvar, self.hyper["warm_start_beta"])
+        return weighted_mean(per_image, ctx.sample_weight)
 
     # ------------------------------------------------------------------ helpers
     def _images(self, x: torch.Tensor) -> torch.Tensor:
@@ -379,13 +399,18 @@ class ConvGAN(GenerativeModel):
             ctx.update("D", loss_d)
         fake = self.G(self._noise(n, gen), y)
         loss_g = generator_loss("hinge", self.D(self._aug(fake, gen), y))
-        ctx.update("G", loss_g)
-        return {
+        out = {
             "loss_d": float(loss_d.detach()),
             "loss_g": float(loss_g.detach()),
             "d_real": float(d_real.detach().mean()),
             "d_fake": float(d_fake.detach().mean()),
         }
+        if self.E is not None:  # the VAE-GAN anchor (recon_weight)
+            loss_vae = self._vae_loss(self.E, x, y, ctx)
+            loss_g = loss_g + self.hyper["recon_weight"] * loss_vae
+            out["loss_vae"] = float(loss_vae.detach())
+        ctx.update("G", loss_g)
+        return out
 
     @torch.no_grad()
     def generate(self, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -183,3 +183,21 @@ def test_dcgan_warm_start_options_are_checked() -> None:
     for bad in ({"warm_start_steps": -1}, {"warm_start_lr": -1e-3}, {"warm_start_beta": "x"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             models.get("dcgan").validate_hyper({"image_shape": [1, 8, 8], **bad})
+
+
+def test_dcgan_recon_anchor_keeps_and_trains_the_encoder() -> None:
+    """recon_weight > 0 (VAE-GAN): the warm start's encoder stays, is a part of the model (so
+    checkpoints and model files hold it), G's update trains it, and the history logs the
+    VAE loss of each step. Off (the default), the model has G and D only."""
+    enc, data, y = _digits()
+    assert set(_dcgan(enc).parts()) == {"G", "D"}
+    model = _dcgan(enc, warm_start_steps=3, recon_weight=0.5)
+    assert set(model.parts()) == {"G", "D", "E"}
+    before = {k: v.clone() for k, v in model.E.state_dict().items()}
+    history = _fit(model, data, y, max_steps=3)
+    assert all("loss_vae" in s and np.isfinite(s["loss_vae"]) for s in history.steps)
+    moved = model.E.state_dict()
+    assert any(not torch.equal(before[k], moved[k]) for k in before)
+    again = models.get("dcgan").from_config(model.get_config())
+    again.load_state_tensors(model.state_tensors())
+    assert torch.equal(again.E.mu.weight, model.E.mu.weight)
