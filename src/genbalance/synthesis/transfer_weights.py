@@ -253,16 +253,24 @@ def _class_rows(tensors: dict[str, torch.Tensor], names: tuple[str, ...]) -> dic
     return axes
 
 
+def _conv_encoder_axes(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, dict]:
+    # a ConvEncoder's class one-hot follows the image channels and the pooled features
+    names = (f"{prefix}.body.0.weight", f"{prefix}.fc.0.weight")
+    return {n: {1: ("*", "y")} for n in names if n in tensors}
+
+
 def _dcgan_axes(model: GenerativeModel, tensors: dict[str, torch.Tensor]) -> dict[str, dict]:
-    # the generator's class embedding and the projection discriminator's one
-    return _class_rows(tensors, ("G.embed", "D.embed"))
+    # the generator's class embedding, the projection discriminator's one, and the VAE-GAN
+    # anchor's encoder where there is one (recon_weight)
+    return {**_class_rows(tensors, ("G.embed", "D.embed")), **_conv_encoder_axes(tensors, "E")}
 
 
 def _conv_vae_axes(model: GenerativeModel, tensors: dict[str, torch.Tensor]) -> dict[str, dict]:
-    # the class one-hot follows the image channels (encoder), the pooled features (encoder
-    # head) and the latent code (decoder input)
-    names = ("encoder.body.0.weight", "encoder.fc.0.weight", "decoder.net.project.0.weight")
-    return {n: {1: ("*", "y")} for n in names if n in tensors}
+    # the encoder's class planes and features, and the latent code's one-hot (decoder input)
+    axes = _conv_encoder_axes(tensors, "encoder")
+    if "decoder.net.project.0.weight" in tensors:
+        axes["decoder.net.project.0.weight"] = {1: ("*", "y")}
+    return axes
 
 
 def _pixelcnn_axes(model: GenerativeModel, tensors: dict[str, torch.Tensor]) -> dict[str, dict]:

@@ -339,9 +339,10 @@ class Trainer:
         return start_step, history, torch_rng
 
     def _warm_start(self, run: _Run) -> None:
-        """The family's ``before_training`` work, on a new run only; the EMA shadows and the
-        good-state snapshot then start from the warm-started weights, not the random ones."""
-        if run.start_step > 0:
+        """The family's ``before_training`` work, on a new run of at least one step
+        (``epochs=0`` keeps the weights as they are, e.g. copied ones); the EMA shadows and
+        the good-state snapshot then start from the warm-started weights, not random ones."""
+        if run.start_step > 0 or run.total == 0:  # resumed, or no training asked for
             return
         event = run.model.before_training(run.ctx)
         if event is None:

@@ -158,3 +158,26 @@ def test_sampler_fine_tunes_the_tail(source, tmp_path) -> None:
     assert from_sampler.synthesizer_.transfer_["weights"]["share_copied"] == 1.0
     with pytest.raises(ValueError, match="'dcgan' model but this fit trains 'conv-vae'"):
         ImageOverSampler("conv-vae", init=source, **options).fit_resample(X, y)
+
+
+def test_dcgan_anchor_encoder_class_axes_follow_labels() -> None:
+    """The VAE-GAN anchor's encoder (recon_weight) reads the class one-hot beside the image
+    planes and the pooled features: a warm start to other classes maps those slots by label."""
+    opts = {"model_options": {"recon_weight": 0.5, "warm_start_steps": 2}}
+    src = ImageSynthesizer(
+        "dcgan",
+        random_state=0,
+        progress=False,
+        epochs=None,
+        trainer_options={"batch_size": 16, "health_check": False, "max_steps": 3},
+        **opts,
+    ).fit(*digits((0, 1, 2)))
+    tuned = ImageSynthesizer("dcgan", random_state=7, progress=False, epochs=0,
+                             trainer_options={"batch_size": 16, "health_check": False},
+                             **opts).fit(*digits((2, 1, 5)), init=src)  # fmt: skip
+    new, old = tuned.model_.state_tensors(), src.model_.state_tensors()
+    for name in ("E.body.0.weight", "E.fc.0.weight"):
+        n_feat = old[name].shape[1] - 3  # image planes or pooled features, then 3 classes
+        torch.testing.assert_close(new[name][:, :n_feat], old[name][:, :n_feat])
+        torch.testing.assert_close(new[name][:, n_feat : n_feat + 2], old[name][:, n_feat + 1 :])
+    assert tuned.transfer_["classes"]["new"] == [5]
