@@ -141,6 +141,10 @@ def settings() -> list[Setting]:
                 {"warm_start_steps": WARM, "recon_weight": 0.1}, reference="warm-start"),
         Setting("anchor-1", warm, "recon_weight=1, no warm start (VAE-GAN from scratch)",
                 {"recon_weight": 1.0}),
+        Setting("warm+translation+anchor", warm,
+                "aug_policy=translation and recon_weight=0.1 on top of the warm start",
+                {"warm_start_steps": WARM, "aug_policy": "translation", "recon_weight": 0.1},
+                reference="warm-start"),
         Setting(
             "natural+class-weight",
             imb,
