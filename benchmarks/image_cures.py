@@ -142,9 +142,9 @@ def settings() -> list[Setting]:
         Setting("anchor-1", warm, "recon_weight=1, no warm start (VAE-GAN from scratch)",
                 {"recon_weight": 1.0}),
         Setting("warm+translation+anchor", warm,
-                "aug_policy=translation and recon_weight=0.1 on top of the warm start",
+                "recon_weight=0.1 on top of warm+translation",
                 {"warm_start_steps": WARM, "aug_policy": "translation", "recon_weight": 0.1},
-                reference="warm-start"),
+                reference="warm+translation"),
         Setting(
             "natural+class-weight",
             imb,
