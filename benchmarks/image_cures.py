@@ -145,6 +145,9 @@ def settings() -> list[Setting]:
                 "recon_weight=0.1 on top of warm+translation",
                 {"warm_start_steps": WARM, "aug_policy": "translation", "recon_weight": 0.1},
                 reference="warm+translation"),
+        Setting("warm+translation+anchor-1", warm, "recon_weight=1 on top of warm+translation",
+                {"warm_start_steps": WARM, "aug_policy": "translation", "recon_weight": 1.0},
+                reference="warm+translation"),
         Setting(
             "natural+class-weight",
             imb,
