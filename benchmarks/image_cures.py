@@ -148,6 +148,10 @@ def settings() -> list[Setting]:
         Setting("warm+translation+anchor-1", warm, "recon_weight=1 on top of warm+translation",
                 {"warm_start_steps": WARM, "aug_policy": "translation", "recon_weight": 1.0},
                 reference="warm+translation"),
+        Setting("warm+translation+anchor-1+beta-0.1", warm,
+                "warm_start_beta=0.1 (a latent that carries more style) on top of the former",
+                {"warm_start_steps": WARM, "aug_policy": "translation", "recon_weight": 1.0,
+                 "warm_start_beta": 0.1}, reference="warm+translation+anchor-1"),
         Setting(
             "natural+class-weight",
             imb,
