@@ -109,49 +109,47 @@ def settings() -> list[Setting]:
     natural = {"sampling": "natural"}
     critic = 2 if DCGAN_DEFAULTS["n_critic"] == 1 else 1  # the other of one or two D steps
     steps = {"n_critic": critic}
+    # the other of translation alone or with cutout, and of a warm or a cold start
+    if DCGAN_DEFAULTS["aug_policy"] == "translation":
+        aug = Setting(
+            "translation+cutout",
+            modes,
+            "aug_policy=translation,cutout",
+            {"aug_policy": "translation,cutout"},
+        )
+    else:
+        aug = Setting(
+            "translation-only", modes, "aug_policy=translation", {"aug_policy": "translation"}
+        )
+    if DCGAN_DEFAULTS["warm_start_steps"] == 0:
+        start = Setting(
+            "warm-start",
+            warm,
+            f"warm_start_steps={WARM} (G first a VAE decoder)",
+            {"warm_start_steps": WARM},
+        )
+    else:
+        start = Setting(
+            "cold-start", warm, "warm_start_steps=0 (no warm start)", {"warm_start_steps": 0}
+        )
     return [
-        Setting("reference", "reference", "as images.py: DiffAugment, EMA 0.99, balanced", {}),
+        Setting("reference", "reference", "as images.py: warm start, DiffAugment, EMA 0.99, "
+                "balanced", {}),
         Setting("grad-clip", grads, f"grad_clip={CLIP:g}", trainer={"grad_clip": CLIP}),
         Setting("betas-0.5", grads, "Adam betas (0.5, 0.999)", {"betas": (0.5, 0.999)}),
         Setting("ttur", grads, "lr_d 4e-4, lr_g 1e-4 (TTUR)", {"lr_d": 4e-4, "lr_g": 1e-4}),
         Setting(f"n-critic-{critic}", grads, f"n_critic={critic} (D steps per G step)", steps),
         Setting("no-augment", modes, "augment=False (no DiffAugment)", {"augment": False}),
-        Setting("translation-only", modes, "aug_policy=translation", {"aug_policy": "translation"}),
+        aug,
         Setting("cutout-only", modes, "aug_policy=cutout", {"aug_policy": "cutout"}),
         Setting("no-ema", modes, "ema=None (raw G weights)", trainer={"ema": None}),
         Setting("natural", imb, "sampling=natural (class frequencies)", trainer=natural),
         Setting("sqrt", imb, "sampling=sqrt (sqrt of frequencies)", trainer={"sampling": "sqrt"}),
-        Setting("warm-start", warm, f"warm_start_steps={WARM} (G first a conditional VAE decoder)",
-                {"warm_start_steps": WARM}),
+        start,
         Setting("warm-start-long", warm, f"warm_start_steps={2 * WARM}",
-                {"warm_start_steps": 2 * WARM}, reference="warm-start"),
-        Setting(f"warm+n-critic-{critic}", warm, f"n_critic={critic} on top of the warm start",
-                {"warm_start_steps": WARM, **steps}, reference="warm-start"),
-        Setting("warm+translation", warm, "aug_policy=translation on top of the warm start",
-                {"warm_start_steps": WARM, "aug_policy": "translation"}, reference="warm-start"),
-        Setting("warm-only", warm, "the warm-started G after one adversarial step (control)",
-                {"warm_start_steps": WARM}, trainer={"max_steps": 1}, reference="warm-start"),
-        Setting("warm+300", warm, "300 adversarial steps after the warm start",
-                {"warm_start_steps": WARM}, trainer={"max_steps": 300}, reference="warm-start"),
-        Setting("warm+slow-g", warm, "lr_g 5e-5 after the warm start (fine-tuning rate)",
-                {"warm_start_steps": WARM, "lr_g": 5e-5}, reference="warm-start"),
-        Setting("warm+anchor-1", warm, "recon_weight=1 on top of the warm start (VAE-GAN)",
-                {"warm_start_steps": WARM, "recon_weight": 1.0}, reference="warm-start"),
-        Setting("warm+anchor-0.1", warm, "recon_weight=0.1 on top of the warm start",
-                {"warm_start_steps": WARM, "recon_weight": 0.1}, reference="warm-start"),
-        Setting("anchor-1", warm, "recon_weight=1, no warm start (VAE-GAN from scratch)",
+                {"warm_start_steps": 2 * WARM}),
+        Setting("anchor-1", warm, "recon_weight=1 (VAE-GAN: the warm start's encoder kept)",
                 {"recon_weight": 1.0}),
-        Setting("warm+translation+anchor", warm,
-                "recon_weight=0.1 on top of warm+translation",
-                {"warm_start_steps": WARM, "aug_policy": "translation", "recon_weight": 0.1},
-                reference="warm+translation"),
-        Setting("warm+translation+anchor-1", warm, "recon_weight=1 on top of warm+translation",
-                {"warm_start_steps": WARM, "aug_policy": "translation", "recon_weight": 1.0},
-                reference="warm+translation"),
-        Setting("warm+translation+anchor-1+beta-0.1", warm,
-                "warm_start_beta=0.1 (a latent that carries more style) on top of the former",
-                {"warm_start_steps": WARM, "aug_policy": "translation", "recon_weight": 1.0,
-                 "warm_start_beta": 0.1}, reference="warm+translation+anchor-1"),
         Setting(
             "natural+class-weight",
             imb,

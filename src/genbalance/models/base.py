@@ -35,6 +35,7 @@ class StepContext(Protocol):
     generator: torch.Generator
     step: int
     progress: float  # fraction of the planned steps done, for annealing
+    total_steps: int | None  # the planned steps (None: a time budget ends training)
     sample_weight: torch.Tensor | None
     metrics: dict[str, float]
     plain: bool  # no DP-SGD, no autocast: closed-form gradients + apply_gradients are allowed

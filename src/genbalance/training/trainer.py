@@ -83,6 +83,7 @@ class StepContext:
         self.generator: torch.Generator = trainer.generator
         self.step = 0
         self.progress = 0.0  # fraction done (of the planned steps or time budget), for annealing
+        self.total_steps: int | None = None  # the planned steps (None: a time budget decides)
         self.sample_weight: torch.Tensor | None = None
         self.metrics: dict[str, float] = {}
         # no DP-SGD and no autocast: a family may compute its gradients in closed form and
@@ -291,6 +292,7 @@ class Trainer:
         t0 = time.perf_counter() - history.seconds
         ctx = StepContext(self, model)
         ctx.plain = self._dp is None and isinstance(autocast, contextlib.nullcontext)
+        ctx.total_steps = total
         fastest_updates(model, fused=cfg.privacy is None)
         snap = snapshot(model, self.emas)
         model.train(True)

@@ -124,7 +124,7 @@ def test_merge_keeps_stored_rows_and_summary_reads_deltas(benchmark_script) -> N
     assert "- run: commit abc1234, seeds 0,1" in text
     assert "| no-ema | ema=None (raw G weights) | 1 | 0.800 | 0.400 | +0.100 | +0.050 |" in text
     assert (
-        "| reference | as images.py: DiffAugment, EMA 0.99, balanced | 2 | 0.700 (0.700-0.700) |"
-        in text
+        "| reference | as images.py: warm start, DiffAugment, EMA 0.99, balanced | 2 | 0.700 "
+        "(0.700-0.700) |" in text
     )
     assert "| natural | 0.800 / 0.400 |  |" in text  # per seed: natural ran on seed 0 only

@@ -149,7 +149,7 @@ def test_dcgan_warm_start_trains_g_as_a_decoder_first() -> None:
     event = next(e for e in history.events if e.startswith("warm start"))
     first, last = (float(v) for v in event.split("loss ")[1].split(" per")[0].split(" -> "))
     assert last < 0.8 * first, event
-    cold = _dcgan(enc)
+    cold = _dcgan(enc, warm_start_steps=0)
     assert not any("warm start" in e for e in _fit(cold, data, y, batch_size=30).events)
     means = torch.stack([data[y == c].mean(0) for c in range(3)])
 
@@ -173,16 +173,30 @@ def test_dcgan_warm_start_is_reproducible_and_the_ema_starts_from_it() -> None:
     assert any(not torch.equal(sa[k], sc[k]) for k in sa)
     # an EMA that started from the random weights would still hold a quarter of them after
     # two steps at decay 0.5; the shadow must be close to the warm-started G instead
-    cold = _dcgan(enc)
+    cold = _dcgan(enc, warm_start_steps=0)
     _fit(cold, data, y, ema=0.5, max_steps=0)
     rand_w = cold.G.decoder.head.weight
     assert not torch.allclose(a.G.decoder.head.weight, rand_w, atol=1e-3)
 
 
 def test_dcgan_warm_start_options_are_checked() -> None:
-    for bad in ({"warm_start_steps": -1}, {"warm_start_lr": -1e-3}, {"warm_start_beta": "x"}):
+    bads = [{"warm_start_steps": v} for v in (-1, 2.5, "many", True)]
+    bads += [{"warm_start_lr": -1e-3}, {"warm_start_beta": "x"}, {"recon_weight": -1}]
+    for bad in bads:
         with pytest.raises(ValueError, match=next(iter(bad))):
             models.get("dcgan").validate_hyper({"image_shape": [1, 8, 8], **bad})
+
+
+def test_dcgan_auto_warm_start_is_half_the_planned_steps_at_most_500() -> None:
+    """warm_start_steps="auto" (the default) scales with the run: a 6-step fit gets 3 warm
+    steps, a 1,000-step one 500 (the measured setting), a fit under a time budget only 500."""
+    from genbalance.models.conv_gan import warm_start_plan
+
+    enc, data, y = _digits()
+    history = _fit(_dcgan(enc), data, y, max_steps=6)
+    assert any(e.startswith("warm start") and "for 3 steps" in e for e in history.events)
+    assert [warm_start_plan("auto", n) for n in (1, 6, 1000, 5000, None)] == [0, 3, 500, 500, 500]
+    assert warm_start_plan(0, 1000) == 0 and warm_start_plan(40, 2) == 40
 
 
 def test_dcgan_recon_anchor_keeps_and_trains_the_encoder() -> None:
@@ -190,7 +204,7 @@ def test_dcgan_recon_anchor_keeps_and_trains_the_encoder() -> None:
     checkpoints and model files hold it), G's update trains it, and the history logs the
     VAE loss of each step. Off (the default), the model has G and D only."""
     enc, data, y = _digits()
-    assert set(_dcgan(enc).parts()) == {"G", "D"}
+    assert set(_dcgan(enc).parts()) == {"G", "D"}  # the default warm start keeps no encoder
     model = _dcgan(enc, warm_start_steps=3, recon_weight=0.5)
     assert set(model.parts()) == {"G", "D", "E"}
     before = {k: v.clone() for k, v in model.E.state_dict().items()}
