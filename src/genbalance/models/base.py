@@ -67,6 +67,9 @@ class GenerativeModel(ABC):
     """Base class of every generative family (GAN, VAE, autoregressive, RBM, diffusion)."""
 
     family: ClassVar[str] = ""
+    # settings a fit starting from another model's weights (a warm start, ``init=``) uses
+    # unless the caller sets them: work meant for random weights, switched off
+    copied_weights_settings: ClassVar[dict[str, Any]] = {}
     # generated rows the post-training mode-collapse check may draw in all; families that
     # sample sequentially (a network pass per pixel or column, Gibbs chains) ask for fewer
     health_rows: ClassVar[int] = 2048

@@ -29,7 +29,7 @@ Models see flat ``(n, C*H*W)`` tensors in [0, 1] (channels first), like every fa
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -299,6 +299,7 @@ class ProjectionDiscriminator(nn.Module):
 class ConvGAN(GenerativeModel):
     family = "dcgan"
     defaults = DEFAULTS
+    copied_weights_settings: ClassVar[dict[str, Any]] = {"warm_start_steps": 0}  # G is trained
     display_name = "dcgan"
 
     @classmethod

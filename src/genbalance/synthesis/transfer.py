@@ -200,11 +200,12 @@ class TransferPlan:
     def model_settings(self, options: dict[str, Any]) -> dict[str, Any]:
         """The family settings of the target: the source's (so the trunk has its shapes),
         under the caller's ``options`` (an option that changes a shape leaves those weights
-        fresh, with a warning)."""
+        fresh, with a warning). Work meant for random weights (the family's
+        ``copied_weights_settings``, e.g. the dcgan's warm start) is off unless asked for."""
         family = type(self.source_model)
         known = set(family.defaults)
         base = {k: v for k, v in self.source_model.hyper.items() if k in known}
-        return {**base, **options}
+        return {**base, **family.copied_weights_settings, **options}
 
     def apply(self, model: GenerativeModel) -> dict[str, Any]:
         """Copy the source's weights into the freshly built ``model``; returns the report."""

@@ -181,3 +181,20 @@ def test_dcgan_anchor_encoder_class_axes_follow_labels() -> None:
         torch.testing.assert_close(new[name][:, :n_feat], old[name][:, :n_feat])
         torch.testing.assert_close(new[name][:, n_feat : n_feat + 2], old[name][:, n_feat + 1 :])
     assert tuned.transfer_["classes"]["new"] == [5]
+
+
+def test_a_copied_dcgan_is_not_warm_started_again_unless_asked(source) -> None:
+    """The dcgan's warm start trains a random G as a VAE decoder; a fit from another model's
+    weights (init=) keeps them and skips it, unless model_options asks for it."""
+    tuned = synth(steps=4, seed=7).fit(*digits((1, 2)), init=source)
+    assert tuned.model_.hyper["warm_start_steps"] == 0
+    assert not any(e.startswith("warm start") for e in tuned.history_.events)
+    trainer = {"batch_size": 16, "health_check": False, "max_steps": 4}
+    asked = ImageSynthesizer(
+        "dcgan", random_state=7, progress=False, epochs=None,
+        model_options={"warm_start_steps": 2}, trainer_options=trainer,
+    ).fit(*digits((1, 2)), init=source)  # fmt: skip
+    assert any(e.startswith("warm start") for e in asked.history_.events)
+    fresh = synth(steps=4, seed=7).fit(*digits((1, 2)))
+    assert fresh.model_.hyper["warm_start_steps"] == "auto"
+    assert any(e.startswith("warm start") for e in fresh.history_.events)
