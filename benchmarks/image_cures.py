@@ -337,10 +337,18 @@ def contexts(quick: bool) -> list[tuple[dict, tuple]]:
     return out
 
 
-def run(chosen: list[Setting], seeds: list[int], quick: bool, out: Path, store: Rows) -> None:
-    """Every chosen setting and seed on each ratio; rows go to ``store`` as they finish."""
+def run(
+    chosen: list[Setting],
+    seeds: list[int],
+    quick: bool,
+    out: Path,
+    store: Rows,
+    steps: int | None = None,
+) -> None:
+    """Every chosen setting and seed on each ratio; rows go to ``store`` as they finish
+    (``steps``: the adversarial steps of a fit, the images benchmark's by default)."""
     (out / "grids").mkdir(parents=True, exist_ok=True)
-    steps = QUICK_STEPS if quick else STEPS
+    steps = QUICK_STEPS if quick else (steps or STEPS)
     for ctx, data in contexts(quick):
         for s in chosen:
             for seed in seeds:
@@ -487,7 +495,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[Setting
     ap.add_argument("--out", help=f"output folder (default {OUT}; --quick: {QUICK_OUT})")
     ap.add_argument("--resume", action="store_true", help="keep the rows in partial.jsonl")
     ap.add_argument("--report", action="store_true", help="only rewrite summary.md")
+    ap.add_argument(
+        "--steps", type=int, default=STEPS, help=f"adversarial steps a fit (default {STEPS})"
+    )
     args = ap.parse_args(argv)
+    if args.steps < 1:
+        ap.error(f"--steps must be >= 1, got {args.steps}")
     try:
         chosen, seeds = choose(args.only), parse_seeds(args.seeds)
     except ValueError as exc:
@@ -512,11 +525,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         **run_info(),
         "settings": "all" if args.only is None else ",".join(s.name for s in chosen),
         "seeds": ",".join(map(str, seeds)),
+        "steps": str(QUICK_STEPS if args.quick else args.steps),
     }
     store = Rows(out / "partial.jsonl", resume=args.resume)
     t0 = time.perf_counter()
     with threadpool_limits(1):
-        run(chosen, seeds, args.quick, out, store)
+        run(chosen, seeds, args.quick, out, store, args.steps)
     df, runs = store.frame(), [info]
     if (out / "results.csv").exists():
         df, runs = merge(pd.read_csv(out / "results.csv"), df), [*read_runs(out), info]
