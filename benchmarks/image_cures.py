@@ -452,7 +452,8 @@ def summarise(df: pd.DataFrame, runs: list[dict] | None = None) -> str:
         "# GAN cures on long-tailed digits: the conditional DCGAN, one switch at a time",
         "",
         "Written by `benchmarks/image_cures.py` (read in `docs/gan-cures.md`). Digits 8x8, "
-        f"{STEPS} steps of {BATCH} per fit, scored as `benchmarks/images.py` scores it; "
+        f"{STEPS} steps of {BATCH} per fit (unless a run below says other `steps`), scored "
+        "as `benchmarks/images.py` scores it; "
         "mean over the seeds (the data are seed 0's; the seed is the GAN's). "
         "`bal. acc` / `min. recall`: logistic regression on the rebalanced pixels (minority "
         f"recall: the {N_RARE} rarest classes), mean (min-max); `d ...`: mean change against "
