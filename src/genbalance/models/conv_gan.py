@@ -29,6 +29,7 @@ Models see flat ``(n, C*H*W)`` tensors in [0, 1] (channels first), like every fa
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -222,6 +223,22 @@ def weighted_mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.Te
     return values.mean() if weight is None else (values * weight).sum() / weight.sum()
 
 
+def conditional_vae_pass(
+    encoder: ConvEncoder,
+    decode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    imgs: torch.Tensor,
+    y: torch.Tensor,
+    generator: torch.Generator | None,
+    beta: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One pass of a conditional VAE over ``imgs`` of classes ``y``: posterior, one
+    reparameterised draw, ``decode(z, y)`` to pixel logits, and :func:`pixel_elbo`."""
+    mu, logvar = encoder(imgs, y)
+    eps = torch.randn(mu.shape, generator=generator).to(mu.device)
+    logits = decode(mu + eps * torch.exp(0.5 * logvar), y)
+    return pixel_elbo(logits, imgs, mu, logvar, beta)
+
+
 # ---------------------------------------------------------------------- DiffAugment
 def diff_augment(
     x: torch.Tensor,
@@ -359,7 +376,8 @@ class ConvGAN(GenerativeModel):
     # ------------------------------------------------------------------ warm start
     def before_training(self, ctx: StepContext) -> str | None:
         """Train G as the decoder of a conditional VAE for ``warm_start_steps`` batches
-        (module docstring). The encoder and its optimiser are dropped afterwards."""
+        (module docstring). The encoder is kept only as the anchor's (``recon_weight``);
+        the warm start's optimiser is dropped either way."""
         h = self.hyper
         steps = warm_start_plan(h["warm_start_steps"], ctx.total_steps)
         if steps == 0:
@@ -388,11 +406,9 @@ class ConvGAN(GenerativeModel):
 
     def _vae_loss(self, encoder: ConvEncoder, x, y, ctx: StepContext) -> torch.Tensor:
         """The conditional VAE's loss on a real batch, G as its decoder (mean per image)."""
-        imgs = self._images(x)
-        mu, logvar = encoder(imgs, y)
-        eps = torch.randn(mu.shape, generator=ctx.generator).to(mu.device)
-        logits = self.G.logits(mu + eps * torch.exp(0.5 * logvar), y)
-        per_image, _, _ = pixel_elbo(logits, imgs, mu, logvar, self.hyper["warm_start_beta"])
+        per_image, _, _ = conditional_vae_pass(
+            encoder, self.G.logits, self._images(x), y, ctx.generator, self.hyper["warm_start_beta"]
+        )
         return weighted_mean(per_image, ctx.sample_weight)
 
     # ------------------------------------------------------------------ helpers

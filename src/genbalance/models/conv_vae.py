@@ -21,7 +21,7 @@ from genbalance.models.conv_gan import (
     UpsamplingDecoder,
     check_image_shape,
     check_shape_fits,
-    pixel_elbo,
+    conditional_vae_pass,
     weighted_mean,
 )
 from genbalance.models.nets import one_hot
@@ -90,12 +90,9 @@ class ConvVAE(GenerativeModel):
         return x.reshape(x.shape[0], *self.hyper["image_shape"])
 
     def train_step(self, x, y, ctx) -> dict[str, float]:
-        imgs = self._images(x)
-        mu, logvar = self.encoder(imgs, y)
-        eps = torch.randn(mu.shape, generator=ctx.generator).to(mu.device)
-        z = mu + eps * torch.exp(0.5 * logvar)
-        logits = self.decoder(z, y)
-        per_image, rec, kl = pixel_elbo(logits, imgs, mu, logvar, self.hyper["beta"])
+        per_image, rec, kl = conditional_vae_pass(
+            self.encoder, self.decoder, self._images(x), y, ctx.generator, self.hyper["beta"]
+        )
         loss = weighted_mean(per_image, ctx.sample_weight)
         ctx.update("vae", loss)
         return {
