@@ -150,6 +150,9 @@ def settings() -> list[Setting]:
                 {"warm_start_steps": 2 * WARM}),
         Setting("anchor-1", warm, "recon_weight=1 (VAE-GAN: the warm start's encoder kept)",
                 {"recon_weight": 1.0}),
+        Setting("d-warmup-200", warm, "d_warmup_steps=200 (D alone against the warm G first)",
+                {"d_warmup_steps": 200}),
+        Setting("d-warmup-500", warm, "d_warmup_steps=500", {"d_warmup_steps": 500}),
         Setting(
             "natural+class-weight",
             imb,

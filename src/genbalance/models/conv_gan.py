@@ -73,6 +73,10 @@ DEFAULTS: dict[str, Any] = {
     # batch (the encoder kept and trained with G), so adversarial steps sharpen G without
     # leaving the decoder the warm start found (0 = off)
     "recon_weight": 0.0,
+    # D steps against the warm-started G before G's first adversarial step, so that G's first
+    # updates come from a D that has learnt something (BAGAN also starts D from a trained
+    # network); 0 = off
+    "d_warmup_steps": 0,
 }
 
 
@@ -105,16 +109,17 @@ def center_crop(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return x[:, :, top : top + height, left : left + width]
 
 
-def check_warm_start(value: Any) -> int | str:
-    """``warm_start_steps``: "auto" or an int >= 0, with a clear error otherwise."""
-    if value == "auto":
+def check_steps(key: str, value: Any, auto: bool = False) -> int | str:
+    """A number of steps: an int >= 0 (or "auto" where ``auto``), a clear error otherwise."""
+    if auto and value == "auto":
         return value
     try:
         steps = int(value)
     except (TypeError, ValueError):
         steps = -1
     if steps < 0 or isinstance(value, bool) or steps != value:
-        raise ValueError(f"warm_start_steps must be 'auto' or an int >= 0, got {value!r}")
+        accepted = "'auto' or an int >= 0" if auto else "an int >= 0"
+        raise ValueError(f"{key} must be {accepted}, got {value!r}")
     return steps
 
 
@@ -328,7 +333,8 @@ class ConvGAN(GenerativeModel):
                 raise ValueError(f"{key} must be >= 1, got {h[key]}")
             h[key] = int(h[key])
         parse_policy(h["aug_policy"])
-        h["warm_start_steps"] = check_warm_start(h["warm_start_steps"])
+        h["warm_start_steps"] = check_steps("warm_start_steps", h["warm_start_steps"], auto=True)
+        h["d_warmup_steps"] = check_steps("d_warmup_steps", h["d_warmup_steps"])
         for key in ("warm_start_lr", "warm_start_beta", "recon_weight"):
             try:
                 value = float(h[key])
@@ -375,13 +381,21 @@ class ConvGAN(GenerativeModel):
 
     # ------------------------------------------------------------------ warm start
     def before_training(self, ctx: StepContext) -> str | None:
-        """Train G as the decoder of a conditional VAE for ``warm_start_steps`` batches
-        (module docstring). The encoder is kept only as the anchor's (``recon_weight``);
-        the warm start's optimiser is dropped either way."""
+        """The warm start (``warm_start_steps``: G trained as a conditional VAE's decoder,
+        module docstring), then ``d_warmup_steps`` updates of D alone against that G."""
         h = self.hyper
         steps = warm_start_plan(h["warm_start_steps"], ctx.total_steps)
-        if steps == 0:
-            return None
+        events = [self._warm_start_g(steps, ctx)] if steps else []
+        for _ in range(h["d_warmup_steps"]):
+            self._critic_step(*ctx.next_batch(), ctx)
+        if h["d_warmup_steps"]:
+            events.append(f"D trained alone for {h['d_warmup_steps']} steps before the game")
+        return "; ".join(events) or None
+
+    def _warm_start_g(self, steps: int, ctx: StepContext) -> str:
+        """``steps`` conditional-VAE steps with G as the decoder. The encoder is kept only as
+        the anchor's (``recon_weight``); this optimiser is dropped either way."""
+        h = self.hyper
         encoder = self.E if self.E is not None else self._new_encoder().to(self.device)
         opt = Adam([*encoder.parameters(), *self.G.parameters()], lr=h["warm_start_lr"])
         losses = []
@@ -431,13 +445,8 @@ class ConvGAN(GenerativeModel):
         for i in range(self.hyper["n_critic"]):
             if i > 0:
                 x, y = ctx.next_batch()
-            n = x.shape[0]
-            with torch.no_grad():
-                fake = self.G(self._noise(n, gen), y)
-            d_real = self.D(self._aug(self._images(x), gen), y)
-            d_fake = self.D(self._aug(fake, gen), y)
-            loss_d = discriminator_loss("hinge", d_real, d_fake, 0.0, ctx.sample_weight)
-            ctx.update("D", loss_d)
+            loss_d, d_real, d_fake = self._critic_step(x, y, ctx)
+        n = x.shape[0]
         fake = self.G(self._noise(n, gen), y)
         loss_g = generator_loss("hinge", self.D(self._aug(fake, gen), y))
         out = {
@@ -452,6 +461,18 @@ class ConvGAN(GenerativeModel):
             out["loss_vae"] = float(loss_vae.detach())
         ctx.update("G", loss_g)
         return out
+
+    def _critic_step(self, x, y, ctx: StepContext) -> tuple[torch.Tensor, ...]:
+        """One update of D on a real batch and G's images of the same classes; returns D's
+        loss and its scores of the real and the generated images."""
+        gen = ctx.generator
+        with torch.no_grad():
+            fake = self.G(self._noise(x.shape[0], gen), y)
+        d_real = self.D(self._aug(self._images(x), gen), y)
+        d_fake = self.D(self._aug(fake, gen), y)
+        loss_d = discriminator_loss("hinge", d_real, d_fake, 0.0, ctx.sample_weight)
+        ctx.update("D", loss_d)
+        return loss_d, d_real, d_fake
 
     @torch.no_grad()
     def generate(self, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
