@@ -215,3 +215,38 @@ def test_dcgan_recon_anchor_keeps_and_trains_the_encoder() -> None:
     again = models.get("dcgan").from_config(model.get_config())
     again.load_state_tensors(model.state_tensors())
     assert torch.equal(again.E.mu.weight, model.E.mu.weight)
+
+
+def test_dcgan_d_warmup_trains_d_alone_before_the_game() -> None:
+    """d_warmup_steps: D learns against the (warm-started) G before G's first adversarial
+    step; G's weights do not move in that phase, and the history says it ran."""
+    enc, data, y = _digits()
+    model = _dcgan(enc, warm_start_steps=0, d_warmup_steps=3)
+
+    class Ctx:
+        generator = torch.Generator().manual_seed(0)
+        sample_weight = None
+        total_steps = 10
+        updates: list[str] = []
+
+        def next_batch(self):
+            return data[:12], y[:12]
+
+        def update(self, name, loss, retain_graph=False):
+            self.updates.append(name)
+            opt = model.optimizers()[name]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    g_before = {k: v.detach().clone() for k, v in model.G.named_parameters()}
+    d_before = {k: v.clone() for k, v in model.D.state_dict().items()}
+    ctx = Ctx()
+    assert model.before_training(ctx) == "D trained alone for 3 steps before the game"
+    assert ctx.updates == ["D", "D", "D"]
+    # G's weights stay (its BatchNorm running statistics follow the batches it draws)
+    assert all(torch.equal(g_before[k], v) for k, v in model.G.named_parameters())
+    assert any(not torch.equal(d_before[k], v) for k, v in model.D.state_dict().items())
+    assert _dcgan(enc, warm_start_steps=0).before_training(Ctx()) is None
+    with pytest.raises(ValueError, match="d_warmup_steps must be an int >= 0"):
+        models.get("dcgan").validate_hyper({"image_shape": [1, 8, 8], "d_warmup_steps": -2})
