@@ -64,6 +64,7 @@ from benchmarks.images import (  # noqa: E402
     SEED,
     TEST_PER_CLASS,
     Rows,
+    mixed_resample,
     record,
     split,
 )
@@ -281,8 +282,13 @@ def training_columns(history) -> dict[str, Any]:
     }
 
 
-def fit_one(s: Setting, seed: int, steps: int, ctx: dict, data: tuple, grids: Path) -> dict:
-    """Train the DCGAN under ``s``, fill every class up to the largest, score the result."""
+def fit_one(
+    s: Setting, seed: int, steps: int, ctx: dict, data: tuple, grids: Path, half_ros: bool = False
+) -> list[dict]:
+    """Train the DCGAN under ``s``, fill every class up to the largest, score the result;
+    with ``half_ros``, also score the same model with half of each class's deficit filled
+    with duplicates of real images (the images benchmark's ``+half-ros``), as the setting
+    ``<name>+half-ros``."""
     X_tr, y_tr = data
     sampler = ImageOverSampler(
         FAMILY,
@@ -300,16 +306,27 @@ def fit_one(s: Setting, seed: int, steps: int, ctx: dict, data: tuple, grids: Pa
     load1 = os.getloadavg()[0]
     if seed == SEED:  # one grid per setting and ratio (the other seeds' look alike)
         sampler.save_sample_grid(grids / f"{DATASET}_r{ctx['base']['ratio']}_{s.name}.png")
-    t = time.perf_counter()
-    X_r, y_r = sampler.resample(X_tr, y_tr)
     extra = {
         **health_columns(sampler, ctx["rare"], caught),
         **training_columns(sampler.history_),
         "fit_seconds": round(fit_s, 1),
         "load1": round(load1, 2),
     }
-    ctx = {**ctx, "base": {**ctx["base"], "setting": s.name, "group": s.group, "seed": seed}}
-    return record(ctx, method_name(s, seed), X_r, y_r, fit_s + time.perf_counter() - t, extra)
+    variants = [(s, None)]
+    if half_ros:
+        mixed = s._replace(name=f"{s.name}+half-ros", switch=f"{s.switch}; half duplicates")
+        variants.append((mixed, 0.5))
+    rows = []
+    for v, mix in variants:
+        t = time.perf_counter()
+        if mix is None:
+            X_r, y_r = sampler.resample(X_tr, y_tr)
+        else:  # the duplicates are drawn with the data seed, as images.py draws them
+            X_r, y_r = mixed_resample(sampler, X_tr, y_tr, mix, SEED)
+        base = {**ctx["base"], "setting": v.name, "group": v.group, "seed": seed}
+        seconds = fit_s + time.perf_counter() - t
+        rows.append(record({**ctx, "base": base}, method_name(v, seed), X_r, y_r, seconds, extra))
+    return rows
 
 
 # ====================================================================== the run
@@ -347,9 +364,11 @@ def run(
     out: Path,
     store: Rows,
     steps: int | None = None,
+    half_ros: bool = False,
 ) -> None:
     """Every chosen setting and seed on each ratio; rows go to ``store`` as they finish
-    (``steps``: the adversarial steps of a fit, the images benchmark's by default)."""
+    (``steps``: the adversarial steps of a fit, the images benchmark's by default;
+    ``half_ros``: each fit also scored with half duplicates, see :func:`fit_one`)."""
     (out / "grids").mkdir(parents=True, exist_ok=True)
     steps = QUICK_STEPS if quick else (steps or STEPS)
     for ctx, data in contexts(quick):
@@ -358,7 +377,8 @@ def run(
                 if store.has(ctx, method_name(s, seed)):
                     print(f"  {method_name(s, seed)}: kept from the stopped run (--resume)")
                     continue
-                store.add(fit_one(s, seed, steps, ctx, data, out / "grids"))
+                for row in fit_one(s, seed, steps, ctx, data, out / "grids", half_ros):
+                    store.add(row)
 
 
 def merge(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
@@ -502,6 +522,11 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[Setting
     ap.add_argument(
         "--steps", type=int, default=STEPS, help=f"adversarial steps a fit (default {STEPS})"
     )
+    ap.add_argument(
+        "--half-ros",
+        action="store_true",
+        help="also score each fit with half of each deficit filled by duplicates of real images",
+    )
     args = ap.parse_args(argv)
     if args.steps < 1:
         ap.error(f"--steps must be >= 1, got {args.steps}")
@@ -530,11 +555,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         "settings": "all" if args.only is None else ",".join(s.name for s in chosen),
         "seeds": ",".join(map(str, seeds)),
         "steps": str(QUICK_STEPS if args.quick else args.steps),
+        "half-ros": str(args.half_ros),
     }
     store = Rows(out / "partial.jsonl", resume=args.resume)
     t0 = time.perf_counter()
     with threadpool_limits(1):
-        run(chosen, seeds, args.quick, out, store, args.steps)
+        run(chosen, seeds, args.quick, out, store, args.steps, args.half_ros)
     df, runs = store.frame(), [info]
     if (out / "results.csv").exists():
         df, runs = merge(pd.read_csv(out / "results.csv"), df), [*read_runs(out), info]
