@@ -128,3 +128,18 @@ def test_merge_keeps_stored_rows_and_summary_reads_deltas(benchmark_script) -> N
         "(0.700-0.700) |" in text
     )
     assert "| natural | 0.800 / 0.400 |  |" in text  # per seed: natural ran on seed 0 only
+
+
+def test_steps_and_half_ros_options(benchmark_script) -> None:
+    """--steps sets the adversarial steps (checked), --half-ros adds the mixed variant; a
+    variant row, whose setting is not in the list, is summarised against `reference`."""
+    ic = benchmark_script("image_cures")
+    args, _, _ = ic.parse_args(["--only", "reference", "--steps", "1500", "--half-ros"])
+    assert args.steps == 1500 and args.half_ros
+    assert ic.parse_args([])[0].steps == ic.STEPS and not ic.parse_args([])[0].half_ros
+    with pytest.raises(SystemExit):
+        ic.parse_args(["--steps", "0"])
+    rows = [_row(r, s, 0, acc) for r in ic.RATIOS for s, acc in
+            (("reference", 0.8), ("reference+half-ros", 0.85))]  # fmt: skip
+    text = ic.summarise(pd.DataFrame(rows), [{"commit": "abc1234", "steps": "1000"}])
+    assert "| reference+half-ros |  | 1 | 0.850 | 0.425 | +0.050 | +0.025 |" in text
