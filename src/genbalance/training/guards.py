@@ -173,12 +173,18 @@ def progress_bar(enabled: bool) -> contextlib.AbstractContextManager:
     """A rich progress bar (entered, it is the bar), or a context that gives None."""
     if not enabled:
         return contextlib.nullcontext()
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
+        MofNCompleteColumn(),  # "3/800"; "3/?" for a task without a known total
         TimeRemainingColumn(),
         transient=False,
         refresh_per_second=REFRESH_PER_SECOND,

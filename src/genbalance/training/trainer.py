@@ -237,7 +237,7 @@ class Trainer:
                     torch.set_rng_state(run.torch_rng)  # resume where the checkpoint stopped
                 else:
                     torch.manual_seed(run.seed + 7919 * run.rank)
-                self._warm_start(run)
+                self._warm_start(run, bar)
                 self._loop(run, bar)
                 self._end_loop(run)
             return self._finish(run)
@@ -340,13 +340,20 @@ class Trainer:
             self._dp.resume(history)
         return start_step, history, torch_rng
 
-    def _warm_start(self, run: _Run) -> None:
+    def _warm_start(self, run: _Run, bar: Any = None) -> None:
         """The family's ``before_training`` work, on a new run of at least one step
         (``epochs=0`` keeps the weights as they are, e.g. copied ones); the EMA shadows and
         the good-state snapshot then start from the warm-started weights, not random ones."""
         if run.start_step > 0 or run.total == 0:  # resumed, or no training asked for
             return
-        event = run.model.before_training(run.ctx)
+        # a pulsing bar while a family's own work runs (the dcgan's warm start: seconds)
+        own = type(run.model).before_training is not GenerativeModel.before_training
+        task = bar.add_task("before training", total=None) if bar is not None and own else None
+        try:
+            event = run.model.before_training(run.ctx)
+        finally:
+            if task is not None:
+                bar.remove_task(task)
         if event is None:
             return
         run.history.events.append(event)

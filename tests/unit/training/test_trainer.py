@@ -624,3 +624,42 @@ def test_before_training_runs_once_on_a_new_run_and_ema_starts_from_it(tmp_path:
         assert torch.allclose(v, expected[k], atol=1e-5)
     resumed = Trainer(max_steps=6, resume=True, **opts).fit(model, X, y)
     assert calls == [0] and resumed.events.count("warmed up") == 1  # the first run's line
+
+
+def test_a_pulsing_bar_shows_a_familys_work_before_the_first_step(monkeypatch):
+    """With progress on, a family's before_training work (seconds for the dcgan's warm start)
+    runs under an indeterminate "before training" task, removed before the steps start; a
+    family without such work adds no task."""
+    import contextlib
+
+    from genbalance.training import trainer as trainer_module
+
+    calls: list[tuple] = []
+
+    class FakeBar:
+        def add_task(self, description, total=None, completed=0):
+            calls.append(("add", description, total))
+            return len(calls)
+
+        def remove_task(self, task):
+            calls.append(("remove", task))
+
+        def update(self, task, **kwargs):
+            calls.append(("update", task))
+
+    monkeypatch.setattr(
+        trainer_module, "progress_bar", lambda enabled: contextlib.nullcontext(FakeBar())
+    )
+    X, y = imbalanced(100, 10)
+
+    class Warm(Toy):
+        def before_training(self, ctx):
+            calls.append(("warm",))
+            return None
+
+    Trainer(epochs=None, max_steps=2, batch_size=16, progress=True).fit(Warm(2, 2), X, y)
+    assert calls[:3] == [("add", "before training", None), ("warm",), ("remove", 1)]
+    assert calls[3][:2] == ("add", "training")
+    calls.clear()
+    Trainer(epochs=None, max_steps=2, batch_size=16, progress=True).fit(Toy(2, 2), X, y)
+    assert [c for c in calls if c[0] == "add"] == [("add", "training", 2)]
