@@ -282,8 +282,7 @@ class Trainer:
         if cfg.privacy is not None:  # before EMA: it may swap layers of the sampling parts
             source = self._private_source(model, X, y, total)
         self._source = source
-        if cfg.ema:
-            self.emas = {k: EMA(m, cfg.ema) for k, m in model.sampling_parts().items()}
+        self._start_emas(model)
         start_step, history, torch_rng = self._resume(model)
         if self.dist is not None:
             self.dist.broadcast_model(model)  # every rank starts from rank 0's weights
@@ -359,10 +358,13 @@ class Trainer:
         run.history.events.append(event)
         if self.dist is not None:
             self.dist.broadcast_model(run.model)  # each rank warmed up on its own batches
-        if self.config.ema:
-            parts = run.model.sampling_parts()
-            self.emas = {k: EMA(m, self.config.ema) for k, m in parts.items()}
+        self._start_emas(run.model)
         run.snap = snapshot(run.model, self.emas)
+
+    def _start_emas(self, model: GenerativeModel) -> None:
+        """EMA shadows of the sampling parts as they are now (when ``ema`` is on)."""
+        if self.config.ema:
+            self.emas = {k: EMA(m, self.config.ema) for k, m in model.sampling_parts().items()}
 
     # ------------------------------------------------------------------ the loop
     def _loop(self, run: _Run, bar: Any) -> None:
