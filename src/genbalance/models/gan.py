@@ -106,16 +106,20 @@ class Generator(nn.Module):
         self.head = nn.Linear(width, out.dim)
         self.out = out
 
+    def hidden(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer's activations (the output layer's input)."""
+        return self.body(torch.cat([z, one_hot(y, self.n_classes)], dim=1))
+
     def raw(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Network outputs before the span activations."""
-        return self.head(self.body(torch.cat([z, one_hot(y, self.n_classes)], dim=1)))
+        return self.head(self.hidden(z, y))
 
     def forward(self, z, y, tau=None, generator=None):
         return self.out(self.raw(z, y), tau=tau, generator=generator)
 
     def sample(self, z, y, generator=None):
         """Outputs with one hard category per softmax span (see SpanActivation.sample)."""
-        return self.out.sample(self.raw(z, y), generator, overwrite=True)
+        return self.out.sample_head(self.head, self.hidden(z, y), generator)
 
 
 class Discriminator(nn.Module):

@@ -186,5 +186,5 @@ class VAE(GenerativeModel):
     def generate(self, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         y = y.to(self.device)
         z = torch.randn(y.shape[0], self.hyper["latent_dim"], generator=generator).to(self.device)
-        raw = self.decoder(self._cond(z, y))
-        return self.activation.sample(raw, generator, overwrite=True)
+        hidden = self.decoder.body(self._cond(z, y))
+        return self.activation.sample_head(self.decoder.head, hidden, generator)

@@ -172,3 +172,75 @@ def test_blocks_and_helpers():
     assert torch.equal(one_hot(torch.tensor([2, 0]), 3), torch.tensor([[0.0, 0, 1], [1, 0, 0]]))
     with pytest.raises(ValueError, match="unknown norm 'group'"):
         norm_layer("group", 4)
+
+
+EXTREME_SPANS = [
+    OutputSpan(1, "softmax"),
+    OutputSpan(1, "tanh"),
+    OutputSpan(5, "softmax"),
+    OutputSpan(40, "softmax"),
+    OutputSpan(2, "softmax"),
+    OutputSpan(3, "softmax"),
+    OutputSpan(2, "sigmoid"),
+    OutputSpan(1, "linear"),
+]
+
+
+def extreme_head(rows: int, seed: int) -> tuple[torch.nn.Linear, torch.Tensor]:
+    """An output layer whose bias puts spans far below and far above the rest of the row."""
+    gen = torch.Generator().manual_seed(seed)
+    head = torch.nn.Linear(16, 55)
+    with torch.no_grad():
+        head.weight.copy_(torch.randn(55, 16, generator=gen))
+        head.bias.copy_(torch.randn(55, generator=gen) * 2)
+        head.bias[47:49] = torch.tensor([-200.0, -201.0])  # underflows under the row's shift
+        head.bias[49:51] = torch.tensor([1000.0, 990.0])  # sets the row's shift
+        head.bias[51] = -1e6  # no mass: never drawn
+    return head, torch.randn(rows, 16, generator=gen)
+
+
+@pytest.mark.parametrize("rows", [0, 1, 7, 3000])
+def test_sample_head_draws_exactly_what_sample_draws_on_the_same_outputs(rows):
+    act = SpanActivation(EXTREME_SPANS)
+    head, hidden = extreme_head(rows, seed=rows)
+    with torch.no_grad():
+        # the span-major product, laid out row-major: the outputs sample_head draws from
+        raw = torch.addmm(head.bias[:, None], head.weight, hidden.T).T.contiguous()
+        assert torch.allclose(raw, head(hidden), rtol=1e-5, atol=1e-3)
+    expected = act.sample(raw, torch.Generator().manual_seed(9))
+    got = act.sample_head(head, hidden, torch.Generator().manual_seed(9))
+    assert got.shape == (rows, 55) and got.is_contiguous()
+    assert torch.equal(got, expected)
+    if rows:
+        for first, width in ((0, 1), (2, 5), (7, 40), (47, 2), (49, 3)):
+            assert torch.equal(got[:, first : first + width].sum(1), torch.ones(rows))
+        assert got[:, 51].sum() == 0
+
+
+def test_sample_head_frequencies_follow_the_softmax_of_the_head():
+    head = torch.nn.Linear(1, 4)
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.copy_(torch.tensor([2.0, 0.0, -1.0, 0.5]))
+    act = SpanActivation([OutputSpan(3, "softmax"), OutputSpan(1, "tanh")])
+    n = 20_000
+    out = act.sample_head(head, torch.zeros(n, 1), torch.Generator().manual_seed(0))
+    freq = out[:, :3].mean(0)
+    assert torch.allclose(freq, torch.softmax(head.bias[:3].detach(), 0), atol=0.02)
+    assert torch.allclose(out[:, 3], torch.full((n,), torch.tanh(torch.tensor(0.5)).item()))
+
+
+def test_sample_head_falls_back_to_row_major_sampling_where_it_cannot_run():
+    # float64 networks, and heads without categories, take sample(head(hidden)) as it is
+    act = SpanActivation(SPANS)
+    head = torch.nn.Linear(4, 9).double()
+    hidden = torch.randn(50, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    got = act.sample_head(head, hidden, torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected = act.sample(head(hidden), torch.Generator().manual_seed(2))
+    assert got.dtype == torch.float64 and torch.equal(got, expected)
+    scalar = SpanActivation([OutputSpan(1, "tanh"), OutputSpan(1, "linear")])
+    plain_head = torch.nn.Linear(3, 2)
+    h = torch.randn(5, 3)
+    with torch.no_grad():
+        assert torch.equal(scalar.sample_head(plain_head, h), scalar.sample(plain_head(h)))
