@@ -12,7 +12,9 @@ then measures on one thread, in chunks of the synthesizer's sampling chunk:
   no generator of these sizes can run faster on this core;
 - **generate**: rows/s of ``model.generate`` (the network, its activations, the noise and the
   one-hot draws of the categorical outputs), in model space;
-- **sample**: rows/s of ``Synthesizer.sample`` (generate and decode to a DataFrame).
+- **sample**: rows/s of ``Synthesizer.sample`` (generate and decode to a DataFrame);
+- **to file**: rows/s of ``sample_to_file`` writing Parquet, on one thread (``n_jobs=1``) and
+  on ``--file-jobs`` threads (default: the cores this process may run on): the same file.
 
 The issue's target is generate at half the bound or more. Results: ``sampling.json`` and
 ``summary.md`` (the load average written next to them).
@@ -78,7 +80,22 @@ def bound_rate(synth, rows: int) -> tuple[float, float, float]:
     return _best_rate(row_major, rows), _best_rate(span_major, rows), flops
 
 
-def measure(family: str, table_rows: int, rows: int) -> dict[str, float]:
+def file_rate(synth, rows: int, jobs: int) -> float:
+    """Rows/s of ``sample_to_file`` writing ``rows`` rows to Parquet with ``jobs`` threads."""
+    import tempfile
+
+    from genbalance.synthesis.streaming import sample_to_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "rows.parquet"
+
+        def write() -> None:
+            sample_to_file(synth, rows, target, chunk_rows=25_000, n_jobs=jobs, force=True)
+
+        return _best_rate(write, rows, repeats=2)
+
+
+def measure(family: str, table_rows: int, rows: int, file_jobs: int) -> dict[str, float]:
     import numpy as np
     import torch
 
@@ -112,25 +129,31 @@ def measure(family: str, table_rows: int, rows: int) -> dict[str, float]:
         "bound_gflops": bound * flops / 1e9,
         "generate_rows_s": _best_rate(generate, chunk),
         "sample_rows_s": _best_rate(lambda: synth.sample(rows), rows, repeats=3),
+        "file_rows_s_1": file_rate(synth, 4 * rows, 1),
+        "file_jobs": file_jobs,
+        "file_rows_s_jobs": file_rate(synth, 4 * rows, file_jobs),
     }
 
 
 def summary(results: dict[str, dict[str, float]], load: float) -> str:
     lines = [
-        "# Sampling throughput against the matrix-multiply bound (one thread)",
+        "# Sampling throughput against the matrix-multiply bound (one thread; files also on n)",
         "",
         f"Throughput table of benchmarks/throughput.py; load average (1 min) {load:.2f}.",
         "",
         "| family | encoded dims | Mflop a row | bound rows/s (row-major / span-major) |"
-        " generate rows/s | of the bound | sample + decode rows/s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        " generate rows/s | of the bound | sample + decode rows/s |"
+        " to Parquet rows/s, 1 thread | to Parquet rows/s, n threads |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for fam, r in results.items():
         lines.append(
             f"| {fam} | {r['encoded_dims']} | {r['flops_per_row'] / 1e6:.2f} | "
             f"{r['bound_rows_s']:,.0f} ({r['bound_row_major_rows_s']:,.0f} / "
             f"{r['bound_span_major_rows_s']:,.0f}) | {r['generate_rows_s']:,.0f} | "
-            f"{r['generate_rows_s'] / r['bound_rows_s']:.0%} | {r['sample_rows_s']:,.0f} |"
+            f"{r['generate_rows_s'] / r['bound_rows_s']:.0%} | {r['sample_rows_s']:,.0f} | "
+            f"{r['file_rows_s_1']:,.0f} | {r['file_rows_s_jobs']:,.0f} "
+            f"({r['file_jobs']}: {r['file_rows_s_jobs'] / r['file_rows_s_1']:.2f}x) |"
         )
     lines.append("")
     return "\n".join(lines)
@@ -141,8 +164,14 @@ def main() -> None:
     parser.add_argument("--table-rows", type=int, default=20_000)
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/sampling")
+    parser.add_argument(
+        "--file-jobs",
+        type=int,
+        default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1,
+        help="threads of the second sample_to_file measurement (default: this process's cores)",
+    )
     args = parser.parse_args()
-    results = {fam: measure(fam, args.table_rows, args.rows) for fam in FAMILIES}
+    results = {fam: measure(fam, args.table_rows, args.rows, args.file_jobs) for fam in FAMILIES}
     load = os.getloadavg()[0]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "sampling.json").write_text(json.dumps({**results, "load": load}, indent=2))

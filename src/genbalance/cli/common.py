@@ -175,6 +175,7 @@ _CLI_SPELLINGS = (
     (re.compile(r"\b(filter|preset|latent)=(?=')"), lambda m: f"--{m.group(1)} "),
     (re.compile(r"\bid_policy=(?=')"), "--id-policy "),
     (re.compile(r"\bimage_root\b"), "--image-root"),  # where relative image paths start
+    (re.compile(r"\bn_jobs\b(?= must)"), "--jobs"),
 )
 
 

@@ -344,6 +344,17 @@ def sample(
     ),
     seed: SeedOpt = 0,
     force: ForceOpt = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            help="Chunks generated at once, one thread each (default: the threads this "
+            "process is given, OMP_NUM_THREADS; -1 the same). The file is the same for any "
+            "value. Tables only: a model of records with image columns writes one chunk at "
+            "a time.",
+        ),
+    ] = None,
 ) -> None:
     """Generate rows from a saved synthesizer (written in chunks: any -n fits in memory).
 
@@ -378,6 +389,7 @@ def sample(
             chunk_rows=chunk_rows,
             random_state=seed,
             force=force,
+            n_jobs=jobs,
         )
         err.print(f"wrote {n} rows to {output}")
         return

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -314,26 +315,87 @@ def sample_to_file(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     random_state: int = 0,
     force: bool = False,
+    n_jobs: int | None = None,
 ) -> dict[str, int]:
     """Write ``n`` generated rows to ``path`` in chunks of ``chunk_rows`` (never all at once).
 
     Classes are drawn in their training proportions unless ``label`` is given; the label column
     ``target`` is added when the model knows more than one class. Chunk ``i`` is generated with
     seed ``random_state + i``: the same call gives the same file.
+
+    ``n_jobs``: chunks generated and decoded at once, each on one thread (None or -1: the
+    threads this process is given, ``torch.get_num_threads()``, which follows
+    ``OMP_NUM_THREADS``). The file is the same for every value; at most ``n_jobs`` chunks are
+    held besides the one being written.
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be a non-negative integer, got {n!r}")
     chunk_rows = resolve_chunk_rows(chunk_rows, None, 1)
+    jobs = resolve_jobs(n_jobs)
     rng = np.random.default_rng(random_state)
     code = None if label is None else int(synth.label_codes(label, 1)[0])
-    with TableWriter(path, force=force) as writer:
+
+    def chunk_codes() -> Iterator[tuple[int, np.ndarray]]:
+        """(seed, class codes) of each chunk, drawn in order whatever runs them."""
         for i, start in enumerate(range(0, max(n, 1), chunk_rows)):
             m = min(chunk_rows, n - start)
-            codes = (
-                np.full(m, code, dtype=np.int64) if code is not None else synth.draw_codes(m, rng)
-            )
-            rows = synth.rows_for_codes(codes, random_state + i)
-            if len(synth.classes_) > 1:
-                rows[target] = synth.classes_[codes]
+            if code is not None:
+                yield random_state + i, np.full(m, code, dtype=np.int64)
+            else:
+                yield random_state + i, synth.draw_codes(m, rng)
+
+    def rows_of(seed: int, codes: np.ndarray) -> pd.DataFrame:
+        rows = synth.rows_for_codes(codes, seed)
+        if len(synth.classes_) > 1:
+            rows[target] = synth.classes_[codes]
+        return rows
+
+    with TableWriter(path, force=force) as writer:
+        for rows in in_order(rows_of, chunk_codes(), jobs):
             writer.write(rows)
     return {"rows": writer.rows, "chunks": writer.chunks, "chunk_rows": chunk_rows}
+
+
+def resolve_jobs(n_jobs: int | None) -> int:
+    """Worker threads for ``n_jobs``: None or -1 the threads torch is given, else the int."""
+    if n_jobs is None or (not isinstance(n_jobs, bool) and n_jobs == -1):
+        return max(1, torch.get_num_threads())
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be None, -1 or an integer >= 1, got {n_jobs!r}")
+    return int(n_jobs)
+
+
+def in_order(
+    work: Callable[[int, np.ndarray], pd.DataFrame],
+    tasks: Iterator[tuple[int, np.ndarray]],
+    jobs: int,
+) -> Iterator[pd.DataFrame]:
+    """``work(*task)`` for every task, yielded in the tasks' order; with ``jobs`` > 1 on that
+    many threads at once, each with one torch and one BLAS thread (generation and decoding
+    are array work that releases the GIL: 1.6-2.0x on two cores, docs/scale.md). The first
+    task runs alone, so that what a model sets up on its first call (its device) is done once."""
+    first = next(tasks, None)
+    if first is None:
+        return
+    yield work(*first)
+    if jobs == 1:
+        for task in tasks:
+            yield work(*task)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    pool = ThreadPoolExecutor(jobs, thread_name_prefix="genbalance-sample")
+    try:
+        torch.set_num_threads(1)
+        with threadpool_limits(1):
+            pending = [pool.submit(work, *task) for task in itertools.islice(tasks, jobs)]
+            while pending:
+                done = pending.pop(0).result()
+                pending.extend(pool.submit(work, *task) for task in itertools.islice(tasks, 1))
+                yield done
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        torch.set_num_threads(threads)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -148,6 +150,83 @@ def test_sample_to_file_writes_in_chunks_and_is_reproducible(tmp_path):
     sample_to_file(synth, 1200, csv, chunk_rows=500, label="rare")
     rare = pd.read_csv(csv)
     assert len(rare) == 1200 and set(rare["class"]) == {"rare"}
+
+
+@pytest.fixture(scope="module")
+def small_synth() -> Synthesizer:
+    frame = _frame(300)
+    with warnings.catch_warnings():  # one epoch: the health check's undertrained-model warning
+        warnings.simplefilter("ignore", UserWarning)
+        return Synthesizer("vae", epochs=1, random_state=0).fit(frame.drop(columns="y"), frame["y"])
+
+
+def test_sample_to_file_writes_the_same_file_for_any_number_of_jobs(small_synth, tmp_path):
+    import torch
+
+    threads = torch.get_num_threads()
+    frames = []
+    for jobs in (1, 2, 3, None, -1):
+        out = tmp_path / f"gen-{jobs}.parquet"
+        stats = sample_to_file(small_synth, 2300, out, chunk_rows=400, random_state=5, n_jobs=jobs)
+        assert stats == {"rows": 2300, "chunks": 6, "chunk_rows": 400}
+        assert torch.get_num_threads() == threads  # the workers' one-thread rule is undone
+        frames.append(pd.read_parquet(out))
+    for other in frames[1:]:
+        pd.testing.assert_frame_equal(frames[0], other)
+    # and the chunks are the ones a sequential run draws: chunk i with seed random_state + i
+    rng = np.random.default_rng(5)
+    codes = small_synth.draw_codes(400, rng)
+    first = small_synth.rows_for_codes(codes, 5).assign(**{"class": small_synth.classes_[codes]})
+    pd.testing.assert_frame_equal(frames[0].iloc[:400], first, check_column_type=False)
+
+
+@pytest.mark.parametrize("jobs", [0, -2, 1.5, True, "2"])
+def test_sample_to_file_refuses_a_bad_n_jobs_before_writing(small_synth, tmp_path, jobs):
+    out = tmp_path / "gen.csv"
+    with pytest.raises(ValueError, match=r"n_jobs must be None, -1 or an integer >= 1"):
+        sample_to_file(small_synth, 100, out, n_jobs=jobs)
+    assert not out.exists()
+
+
+def test_a_failing_chunk_leaves_no_file_and_stops_the_workers(small_synth, tmp_path, monkeypatch):
+    import torch
+
+    threads = torch.get_num_threads()
+    made = []
+    real = small_synth.rows_for_codes
+
+    def failing(codes, seed):
+        made.append(seed)
+        if seed == 3:
+            raise RuntimeError("chunk 3 failed")
+        return real(codes, seed)
+
+    monkeypatch.setattr(small_synth, "rows_for_codes", failing)
+    out = tmp_path / "gen.parquet"
+    with pytest.raises(RuntimeError, match="chunk 3 failed"):
+        sample_to_file(small_synth, 5000, out, chunk_rows=100, random_state=0, n_jobs=2)
+    assert not out.exists() and not list(tmp_path.iterdir())
+    assert len(made) < 50  # the chunks after the failure were not all generated
+    assert torch.get_num_threads() == threads
+
+
+def test_cli_sample_jobs_gives_the_same_file_and_refuses_bad_values(small_synth, tmp_path):
+    model = tmp_path / "m.safetensors"
+    small_synth.save(model)
+    runner = CliRunner()
+    outputs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"rows-{jobs}.csv"
+        args = ["sample", str(model), "-n", "900", "--chunk-rows", "200", "-o", str(out)]
+        res = runner.invoke(app, [*args, "--jobs", jobs])
+        assert res.exit_code == 0, res.output
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    bad = runner.invoke(
+        app, ["sample", str(model), "-n", "9", "-o", str(tmp_path / "b.csv"), "-j", "0"]
+    )
+    assert bad.exit_code == 2 and "--jobs must be None, -1 or an integer >= 1" in bad.output
+    assert not (tmp_path / "b.csv").exists()
 
 
 def test_writer_leaves_no_file_when_writing_fails(tmp_path):
