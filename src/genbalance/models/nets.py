@@ -216,7 +216,7 @@ class SpanActivation(nn.Module):
         self, head: nn.Module, hidden: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """:meth:`sample` of ``head(hidden)`` (``head`` a linear output layer), computed
-        span-major on the CPU: the layer as ``W @ hidden.T + b`` (the same products; ~1.5x
+        span-major on the CPU: the layer as ``W @ hidden.T + b`` (the same products; 1.1-1.5x
         faster than ``hidden @ W.T`` for a wide output here) and the category draws on
         contiguous rows (``span_draws``). Same draws, same outputs; other devices and dtypes
         take :meth:`sample`."""
