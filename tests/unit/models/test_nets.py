@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from genbalance.models.base import OutputSpan, default_spans
 from genbalance.models.nets import (
@@ -244,3 +246,35 @@ def test_sample_head_falls_back_to_row_major_sampling_where_it_cannot_run():
     h = torch.randn(5, 3)
     with torch.no_grad():
         assert torch.equal(scalar.sample_head(plain_head, h), scalar.sample(plain_head(h)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    kinds=st.lists(
+        st.sampled_from(["softmax", "tanh", "sigmoid", "linear"]), min_size=1, max_size=8
+    ),
+    widths=st.lists(st.integers(1, 12), min_size=8, max_size=8),
+    rows=st.integers(0, 40),
+    scale=st.sampled_from([0.1, 3.0, 80.0, 400.0]),
+    seed=st.integers(0, 2**16),
+)
+def test_span_major_draws_equal_row_major_draws_for_any_layout(kinds, widths, rows, scale, seed):
+    spans = [
+        OutputSpan(width if kind == "softmax" else 1, kind)
+        for kind, width in zip(kinds, widths, strict=False)
+    ]
+    act = SpanActivation(spans)
+    gen = torch.Generator().manual_seed(seed)
+    head = torch.nn.Linear(5, act.dim)
+    with torch.no_grad():
+        head.weight.copy_(torch.randn(act.dim, 5, generator=gen))
+        head.bias.copy_(torch.randn(act.dim, generator=gen) * scale)  # spans far apart
+    hidden = torch.randn(rows, 5, generator=gen)
+    with torch.no_grad():
+        # the outputs each path draws from: span-major where there are categories, else the
+        # row-major layer that sample_head falls back to
+        raw = torch.addmm(head.bias[:, None], head.weight, hidden.T).T.contiguous()
+        raw = raw if act.has_softmax else head(hidden)
+    expected = act.sample(raw, torch.Generator().manual_seed(seed + 1))
+    got = act.sample_head(head, hidden, torch.Generator().manual_seed(seed + 1))
+    assert torch.equal(got, expected)
