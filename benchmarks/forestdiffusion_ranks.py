@@ -1,12 +1,12 @@
 """ForestDiffusion's partial run against the default, the GAN and the stored baselines.
 
-``python benchmarks/forestdiffusion_ranks.py [--default RUN] [--sampler SPEC]`` reads the cells
-of ``benchmarks/results/keel100-forestdiffusion`` (one seed, smallest tables first, partial by
-design), keeps the datasets whose five folds it finished, and prints, on those datasets only,
-the mean rank of every sampler per metric (seed 0 cells of the stored keel100 baselines, the
-default's cells from ``--default`` (the sampler named ``--sampler`` there), the no-preset GAN
-from keel100-gan) and the default's per-dataset win/tie/loss and Wilcoxon signed-rank p against
-ForestDiffusion.
+``python benchmarks/forestdiffusion_ranks.py [--default RUN] [--sampler SPEC] [--gan RUN]``
+reads the cells of ``benchmarks/results/keel100-forestdiffusion`` (one seed, smallest tables
+first, partial by design), keeps the datasets whose five folds it finished, and prints, on those
+datasets only, the mean rank of every sampler per metric (seed 0 cells of the stored keel100
+baselines, the default's cells from ``--default`` (the sampler named ``--sampler`` there), the
+no-preset GAN from ``--gan``, keel100-gan by default) and the default's per-dataset
+win/tie/loss and Wilcoxon signed-rank p against ForestDiffusion.
 """
 
 from __future__ import annotations
@@ -27,13 +27,14 @@ def main() -> None:
     parser.add_argument(
         "--sampler", default="gb-default", help="the default's name in that run (a spec string)"
     )
+    parser.add_argument("--gan", default="keel100-gan", help="run holding the GAN's gb-gan cells")
     args = parser.parse_args()
     fd = pd.read_csv(R / "keel100-forestdiffusion" / "cells.csv")
     base = pd.read_csv(R / "keel100" / "cells.csv")
     base = base[(base.seed == 0) & ~base.sampler.str.startswith("gb")]
     default = pd.read_csv(R / args.default / "cells.csv").query("seed == 0")
     default = default[default.sampler == args.sampler].assign(sampler="gb-default")
-    gan = pd.read_csv(R / "keel100-gan" / "cells.csv").query("seed == 0 and sampler == 'gb-gan'")
+    gan = pd.read_csv(R / args.gan / "cells.csv").query("seed == 0 and sampler == 'gb-gan'")
     folds = fd.groupby("dataset").fold.nunique()
     complete = folds[folds == 5].index
     cells = pd.concat([base, default, gan, fd])
@@ -47,7 +48,7 @@ def main() -> None:
         p = wilcoxon(d[d != 0]).pvalue
         print(
             f"default vs ForestDiffusion, {m}: {(d > 0).sum()} / {(d == 0).sum()} / "
-            f"{(d < 0).sum()}, p {p:.3f}"
+            f"{(d < 0).sum()}, p {p:.2g}"
         )
 
 

@@ -76,7 +76,7 @@ def main() -> None:
     lines = pooled_lines(runs, stored, args.sampler, extra)
     print("\n".join(lines))
     if args.out is not None:
-        n = len(BASE) + 1 + len(extra)
+        n = len(BASE) + 1 + len({name for _, name in extra})  # one sampler over several runs
         head = (
             f"# Pooled seeds: {args.sampler} against the stored baselines\n\n"
             f"Per-(dataset, seed) ranks among {n} samplers (no CTGAN), averaged; per-dataset "
