@@ -28,6 +28,19 @@ SPANS = [
 ]
 
 
+#: spans of very different widths, a one-category span among them (the extreme-logit tests)
+EXTREME_SPANS = [
+    OutputSpan(1, "softmax"),
+    OutputSpan(1, "tanh"),
+    OutputSpan(5, "softmax"),
+    OutputSpan(40, "softmax"),
+    OutputSpan(2, "softmax"),
+    OutputSpan(3, "softmax"),
+    OutputSpan(2, "sigmoid"),
+    OutputSpan(1, "linear"),
+]
+
+
 def reference(raw: torch.Tensor) -> torch.Tensor:
     """The same activations, one span at a time (the slow, obvious way)."""
     out, start = [], 0
@@ -95,15 +108,7 @@ def test_sampling_draws_one_hot_categories_from_the_softmax():
 
 
 def test_sampling_frequencies_match_softmax_in_every_span_even_at_extreme_logits():
-    spans = [
-        OutputSpan(1, "softmax"),
-        OutputSpan(1, "tanh"),
-        OutputSpan(5, "softmax"),
-        OutputSpan(40, "softmax"),
-        OutputSpan(2, "softmax"),
-        OutputSpan(3, "softmax"),
-    ]
-    act = SpanActivation(spans)
+    act = SpanActivation(EXTREME_SPANS[:6])  # the categories; the scalar spans come after them
     gen = torch.Generator().manual_seed(0)
     row = torch.randn(1, 52, generator=gen) * 2
     row[0, 47:49] = torch.tensor([-200.0, -201.0])  # exp underflows: shifted by the span's max
@@ -174,18 +179,6 @@ def test_blocks_and_helpers():
     assert torch.equal(one_hot(torch.tensor([2, 0]), 3), torch.tensor([[0.0, 0, 1], [1, 0, 0]]))
     with pytest.raises(ValueError, match="unknown norm 'group'"):
         norm_layer("group", 4)
-
-
-EXTREME_SPANS = [
-    OutputSpan(1, "softmax"),
-    OutputSpan(1, "tanh"),
-    OutputSpan(5, "softmax"),
-    OutputSpan(40, "softmax"),
-    OutputSpan(2, "softmax"),
-    OutputSpan(3, "softmax"),
-    OutputSpan(2, "sigmoid"),
-    OutputSpan(1, "linear"),
-]
 
 
 def extreme_head(rows: int, seed: int) -> tuple[torch.nn.Linear, torch.Tensor]:
