@@ -8,7 +8,7 @@ then measures on one thread, in chunks of the synthesizer's sampling chunk:
 
 - **bound**: rows/s of the sampling network's matrix products alone (``addmm`` of each Linear
   layer at its own sizes, nothing else; the faster of the row-major ``x @ W.T`` and the
-  span-major ``W @ x.T`` layouts, which differ by up to ~1.5x here for a wide output layer):
+  span-major ``W @ x.T`` layouts, which differed by 1.1-1.4x here for the wide output layer):
   no generator of these sizes can run faster on this core;
 - **generate**: rows/s of ``model.generate`` (the network, its activations, the noise and the
   one-hot draws of the categorical outputs), in model space;
