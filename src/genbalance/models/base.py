@@ -164,6 +164,12 @@ class GenerativeModel(ABC):
         read real rows here (only the trainer's private updates may). Default: nothing."""
         return None
 
+    def has_work_before_training(self, total_steps: int | None) -> bool:
+        """Whether :meth:`before_training` does work worth a progress task for a run of
+        ``total_steps`` planned steps (None: a time budget). Default: whether the family
+        defines its own ``before_training``."""
+        return type(self).before_training is not GenerativeModel.before_training
+
     def after_training(self, generator: torch.Generator) -> None:
         """Work done once, when training has ended and the sampling weights (EMA, if on) are
         in place, e.g. fitting a network to the final generator. Default: nothing."""

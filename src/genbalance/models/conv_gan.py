@@ -380,6 +380,11 @@ class ConvGAN(GenerativeModel):
         return {"G": self.opt_g, "D": self.opt_d}
 
     # ------------------------------------------------------------------ warm start
+    def has_work_before_training(self, total_steps: int | None) -> bool:
+        """A warm start or D's warm-up is planned (with both off, no progress task flashes)."""
+        h = self.hyper
+        return bool(warm_start_plan(h["warm_start_steps"], total_steps) or h["d_warmup_steps"])
+
     def before_training(self, ctx: StepContext) -> str | None:
         """The warm start (``warm_start_steps``: G trained as a conditional VAE's decoder,
         module docstring), then ``d_warmup_steps`` updates of D alone against that G."""

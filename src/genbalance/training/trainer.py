@@ -346,7 +346,7 @@ class Trainer:
         if run.start_step > 0 or run.total == 0:  # resumed, or no training asked for
             return
         # a pulsing bar while a family's own work runs (the dcgan's warm start: seconds)
-        own = type(run.model).before_training is not GenerativeModel.before_training
+        own = run.model.has_work_before_training(run.total)
         task = bar.add_task("before training", total=None) if bar is not None and own else None
         try:
             event = run.model.before_training(run.ctx)

@@ -197,6 +197,11 @@ def test_dcgan_auto_warm_start_is_half_the_planned_steps_at_most_500() -> None:
     assert any(e.startswith("warm start") and "for 3 steps" in e for e in history.events)
     assert [warm_start_plan("auto", n) for n in (1, 6, 1000, 5000, None)] == [0, 3, 500, 500, 500]
     assert warm_start_plan(0, 1000) == 0 and warm_start_plan(40, 2) == 40
+    # the trainer's "before training" progress task shows only where there is such work
+    assert _dcgan(enc).has_work_before_training(6) and _dcgan(enc).has_work_before_training(None)
+    assert not _dcgan(enc).has_work_before_training(1)  # "auto" plans no step for one
+    assert not _dcgan(enc, warm_start_steps=0).has_work_before_training(1000)
+    assert _dcgan(enc, warm_start_steps=0, d_warmup_steps=3).has_work_before_training(1000)
 
 
 def test_dcgan_recon_anchor_keeps_and_trains_the_encoder() -> None:

@@ -663,3 +663,13 @@ def test_a_pulsing_bar_shows_a_familys_work_before_the_first_step(monkeypatch):
     calls.clear()
     Trainer(epochs=None, max_steps=2, batch_size=16, progress=True).fit(Toy(2, 2), X, y)
     assert [c for c in calls if c[0] == "add"] == [("add", "training", 2)]
+
+    class Idle(Warm):  # its before_training still runs, without a task for work it won't do
+        def has_work_before_training(self, total_steps):
+            calls.append(("asked", total_steps))
+            return False
+
+    calls.clear()
+    Trainer(epochs=None, max_steps=2, batch_size=16, progress=True).fit(Idle(2, 2), X, y)
+    assert calls[:2] == [("asked", 2), ("warm",)]
+    assert [c for c in calls if c[0] == "add"] == [("add", "training", 2)]
