@@ -180,6 +180,22 @@ def test_sample_to_file_writes_the_same_file_for_any_number_of_jobs(small_synth,
     pd.testing.assert_frame_equal(frames[0].iloc[:400], first, check_column_type=False)
 
 
+def test_a_gan_writes_the_same_file_on_several_threads(tmp_path):
+    """The GAN's generator has BatchNorm: fitted and loaded models sample in eval mode, so
+    threads sharing it never switch it to batch statistics under each other."""
+    frame = _frame(300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        synth = Synthesizer(
+            "gan", epochs=None, trainer_options={"max_steps": 5}, random_state=0, progress=False
+        ).fit(frame.drop(columns="y"), frame["y"])
+    assert not synth.model_.G.training
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    sample_to_file(synth, 3000, one, chunk_rows=300, random_state=2, n_jobs=1)
+    sample_to_file(synth, 3000, two, chunk_rows=300, random_state=2, n_jobs=2)
+    assert one.read_bytes() == two.read_bytes()
+
+
 @pytest.mark.parametrize("jobs", [0, -2, 1.5, True, "2"])
 def test_sample_to_file_refuses_a_bad_n_jobs_before_writing(small_synth, tmp_path, jobs):
     out = tmp_path / "gen.csv"
